@@ -1,0 +1,82 @@
+"""Kornia view builders: batched, on the training device, parameters recorded in params.yaml.
+
+Every view pipeline takes float images in [0, 1] of shape [B, C, R, R] and returns the
+same shape.  Grey (1-channel) images get no saturation, hue or grayscale ops (they are
+undefined there); Kornia raises on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import kornia.augmentation as K
+import torch
+from torch import nn
+
+from ..config import check, in_range, non_negative, positive
+
+
+@dataclass
+class ViewConfig:
+    """The SimCLR family of views (Chen et al. 2020, Appendix A); each op applied with its probability."""
+
+    crop_scale: list[float] = check([0.2, 1.0], help="random-resized-crop area range, e.g. [0.2, 1.0].")
+    flip_p: float = check(0.5, in_range(0, 1))
+    jitter_p: float = check(0.8, in_range(0, 1))
+    brightness: float = check(0.4, non_negative)
+    contrast: float = check(0.4, non_negative)
+    saturation: float = check(0.4, non_negative)
+    hue: float = check(0.1, in_range(0, 0.5))
+    grayscale_p: float = check(0.2, in_range(0, 1))
+    blur_p: float = check(0.5, in_range(0, 1))
+    blur_sigma: list[float] = check([0.1, 2.0])
+    blur_kernel: int = check(3, positive)
+    solarize_p: float = check(0.0, in_range(0, 1))
+
+    def validate(self, key: str) -> None:
+        from ..errors import ConfigError
+
+        lo, hi = (self.crop_scale + [None, None])[:2]
+        if len(self.crop_scale) != 2 or not 0 < lo <= hi <= 1:
+            raise ConfigError(f"{key}.crop_scale", f"{self.crop_scale!r} is not a range [lo, hi] with 0 < lo <= hi <= 1.", "use e.g. [0.2, 1.0].")
+        if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ConfigError(f"{key}.blur_sigma", f"{self.blur_sigma!r} is not a range [lo, hi] with 0 < lo <= hi.", "use e.g. [0.1, 2.0].")
+        if self.blur_kernel % 2 == 0:
+            raise ConfigError(f"{key}.blur_kernel", f"{self.blur_kernel} must be odd.", "use 3 or 5.")
+
+
+def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
+    """A Kornia pipeline producing one random view per image (call it twice for two views)."""
+    ops: list[nn.Module] = [
+        K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale)),
+        K.RandomHorizontalFlip(p=cfg.flip_p),
+    ]
+    colour = channels == 3
+    if cfg.jitter_p > 0 and (cfg.brightness or cfg.contrast or (colour and (cfg.saturation or cfg.hue))):
+        ops.append(
+            K.ColorJitter(
+                brightness=cfg.brightness,
+                contrast=cfg.contrast,
+                saturation=cfg.saturation if colour else 0.0,
+                hue=cfg.hue if colour else 0.0,
+                p=cfg.jitter_p,
+            )
+        )
+    if colour and cfg.grayscale_p > 0:
+        ops.append(K.RandomGrayscale(p=cfg.grayscale_p))
+    if cfg.blur_p > 0:
+        ops.append(K.RandomGaussianBlur((cfg.blur_kernel, cfg.blur_kernel), tuple(cfg.blur_sigma), p=cfg.blur_p))
+    if cfg.solarize_p > 0:
+        ops.append(K.RandomSolarize(thresholds=0.1, additions=0.0, p=cfg.solarize_p))
+    return K.AugmentationSequential(*ops)
+
+
+def standard_views(channels: int, resolution: int) -> nn.Module:
+    """The method-independent augmentation used for alignment/uniformity positive pairs."""
+    return build_views(ViewConfig(), channels, resolution)
+
+
+def rotations(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """All four 90-degree rotations of each image and their labels 0..3 (Gidaris et al. 2018)."""
+    views = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
+    labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
+    return views, labels

@@ -1,0 +1,111 @@
+"""The data-source contract: generate labelled uint8 images per split, and render factors.
+
+A source is registered by name (``@SOURCES.register("dsprites")``) and configured by
+its ``Params`` dataclass (the ``data.<name>`` section of params.yaml).  Sources with
+ground-truth factors also ``render`` any factor combination, which the sampling-based
+disentanglement metrics (BetaVAE, FactorVAE) need.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from ..config import ConfigError, check, positive
+from ..registry import Registry
+
+SOURCES: Registry[type["DataSource"]] = Registry("dataset")
+
+SPLITS = ("train", "val", "test")
+RESOLUTIONS = (16, 32, 64, 128)
+
+
+def resolution_check(v) -> str | None:
+    return None if v in RESOLUTIONS else f"is not a supported resolution; use one of {', '.join(map(str, RESOLUTIONS))}"
+
+
+@dataclass
+class SourceParams:
+    n_train: int = check(20000, positive)
+    n_val: int = check(1000, positive)
+    n_test: int = check(5000, positive)
+    resolution: int = check(32, resolution_check, help="images are stored square at this size.")
+    chunk_size: int = check(256, positive, help="images per WebDataset record (one .npy batch per tar entry reads ~50x faster than one image per entry).")
+    shard_chunks: int = check(40, positive, help="records per tar shard.")
+
+
+@dataclass
+class SourceInfo:
+    """What downstream stages need to know about a source (stored in manifest.json)."""
+
+    channels: int
+    resolution: int
+    targets: list[str]  # every integer target stored per sample (labels and factors)
+    factors: list[str] = field(default_factory=list)  # targets that are ground-truth generative factors
+    factor_sizes: list[int] = field(default_factory=list)
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+    ordinal: list[str] = field(default_factory=list)  # targets whose values are ordered (scale, position)
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # uint8 [N, C, H, W]
+    targets: np.ndarray  # int64 [N, T], columns as SourceInfo.targets
+
+
+class DataSource:
+    name: ClassVar[str]
+    Params: ClassVar[type] = SourceParams
+
+    def __init__(self, params, seed: int):
+        self.params = params
+        self.seed = seed
+
+    @classmethod
+    def channels(cls, params) -> int:
+        """Channels of the images this source makes with ``params`` (1 = grey, 3 = colour)."""
+        raise NotImplementedError
+
+    def info(self) -> SourceInfo:
+        raise NotImplementedError
+
+    def split(self, name: str) -> Split:
+        """The images and targets of split ``name`` (one of SPLITS); deterministic for the seed."""
+        raise NotImplementedError
+
+    # --- sources with ground-truth factors ------------------------------------
+    @property
+    def has_renderer(self) -> bool:
+        return type(self).render is not DataSource.render
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` factor-index rows drawn uniformly from the factor grid."""
+        sizes = self.info().factor_sizes
+        return np.stack([rng.integers(0, s, size=n) for s in sizes], axis=1).astype(np.int64)
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        """uint8 [N, C, R, R] images for integer factor indices [N, K]."""
+        raise NotImplementedError(f"dataset {self.name!r} has no renderer")
+
+    def split_sizes(self) -> dict[str, int]:
+        p = self.params
+        return {"train": p.n_train, "val": p.n_val, "test": p.n_test}
+
+
+def split_seed(seed: int, split: str) -> int:
+    """A per-split seed so that splits are independent and each is reproducible."""
+    return int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0])
+
+
+def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
+    """Area-average uint8 [N, C, S, S] images to ``resolution`` (S a multiple of it) or nearest-upsample."""
+    n, c, s, _ = images.shape
+    if s == resolution:
+        return images
+    if s > resolution:
+        f = s // resolution
+        x = images.reshape(n, c, resolution, f, resolution, f).astype(np.float32).mean(axis=(3, 5))
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    f = resolution // s
+    return images.repeat(f, axis=2).repeat(f, axis=3)

@@ -1,0 +1,1 @@
+"""Evaluation: pure functions on arrays (probes, geometry, disentanglement)."""

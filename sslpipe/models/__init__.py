@@ -1,0 +1,1 @@
+"""Backbones (shared encoders) and heads (projectors, predictors, decoders)."""
