@@ -1,4 +1,4 @@
-"""Pure loss functions of tensors; each documents its formula and cites its paper."""
+"""Contrastive and metric-learning losses: pure functions of embeddings."""
 from __future__ import annotations
 
 import torch
@@ -19,10 +19,3 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(u.device)
     return F.cross_entropy(sim, targets)
 
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    r"""KL(N(mu, diag(exp(logvar))) || N(0, I)) per sample and dimension (Kingma & Welling 2014).
-
-    :math:`\tfrac12(\mu^2 + \sigma^2 - \log\sigma^2 - 1)`; returns [B, D] (sum over D for the total).
-    """
-    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1.0)

@@ -1,0 +1,51 @@
+"""The embed stage's output: representations of held-out images with their targets.
+
+Stored as one ``.npz`` per encoder (``embeddings/<dataset>/<method>.npz``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io import save_npz
+
+
+@dataclass
+class Embeddings:
+    train_z: np.ndarray  # float32 [N, D]: train-split images (probe / metric training)
+    train_targets: np.ndarray  # int64 [N, T]
+    test_z: np.ndarray  # float32 [M, D]: test-split images (probe / metric evaluation)
+    test_targets: np.ndarray  # int64 [M, T]
+    target_names: list[str]
+    factor_names: list[str] = field(default_factory=list)  # targets that are ground-truth factors
+    factor_sizes: list[int] = field(default_factory=list)
+    ordinal: list[str] = field(default_factory=list)  # ordered targets (regression R^2 applies)
+    pair_z1: np.ndarray | None = None  # [P, D] codes of a standard augmentation of test images
+    pair_z2: np.ndarray | None = None  # [P, D] codes of a second, independent augmentation
+
+    def target(self, name: str, split: str = "train") -> np.ndarray:
+        t = self.train_targets if split == "train" else self.test_targets
+        return t[:, self.target_names.index(name)]
+
+    def factors(self, split: str = "train") -> np.ndarray:
+        t = self.train_targets if split == "train" else self.test_targets
+        return t[:, [self.target_names.index(f) for f in self.factor_names]]
+
+    def save(self, path: str | Path) -> None:
+        arrays = {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
+        meta = {f"meta_{k}": np.asarray(v, dtype=np.int64 if k == "factor_sizes" else str) for k, v in self.__dict__.items() if isinstance(v, list)}
+        save_npz(path, **arrays, **meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Embeddings":
+        with np.load(path, allow_pickle=False) as f:
+            kw = {}
+            for k in f.files:
+                if k.startswith("meta_"):
+                    v = f[k].tolist()
+                    kw[k[5:]] = [int(x) for x in v] if k == "meta_factor_sizes" else [str(x) for x in v]
+                else:
+                    kw[k] = f[k]
+        return cls(**kw)
