@@ -193,10 +193,11 @@ class BackboneConfig:
 @dataclass
 class TrainConfig:
     batch_size: int = check(256, positive, help="use a batch size of at least 1.")
-    steps: int = check(300, non_negative)
+    steps: int = check(300, non_negative, help="default steps of every method (methods.<name>.steps overrides).")
+    step_scale: float = check(1.0, positive, help="multiplies every method's steps (smoke preset: 0.03; paper preset: 1000).")
     lr: float = check(1e-3, positive, help="use a positive learning rate such as 0.001.")
     weight_decay: float = check(0.0, non_negative)
-    optimizer: str = check("adam", one_of("adam", "adamw", "sgd", "lars"))
+    optimizer: str = check("adam", one_of("adam", "adamw", "sgd"))
     schedule: str = check("cosine", one_of("cosine", "constant"))
     warmup_steps: int = check(10, non_negative)
     shuffle_buffer: int = check(8, positive, help="number of stored record chunks mixed for shuffling.")
@@ -235,7 +236,10 @@ class Config:
         """The training config with the method's own overrides (``steps``, ``lr``, ``batch_size``) applied."""
         mp = self.methods[method]
         over = {k: getattr(mp, k) for k in ("steps", "lr", "batch_size") if getattr(mp, k, None) is not None}
-        return dataclasses.replace(self.train, **over)
+        cfg = dataclasses.replace(self.train, **over)
+        cfg.steps = max(1, round(cfg.steps * cfg.step_scale)) if cfg.steps else 0
+        cfg.warmup_steps = min(cfg.warmup_steps, cfg.steps // 4)
+        return cfg
 
 
 def get_path(raw: dict, dotted: str):
@@ -342,11 +346,11 @@ def stage_param_keys(stage: str, dataset: str | None = None, method: str | None 
     if stage == "shard":
         return ["study.seed", f"data.{dataset}"]
     if stage == "pretrain":
-        return ["study.seed", f"data.{dataset}", "backbone", "train", f"methods.{method}"]
+        return ["study.seed", "backbone", "train", f"methods.{method}"]
     if stage == "embed":
-        return ["evaluate.embed"]
+        return ["study.seed", "evaluate.embed"]
     if stage == "evaluate":
-        return ["study.seed", "evaluate"]
+        return ["study.seed", "evaluate", "report"]
     if stage == "report":
         return ["study", "report"]
     raise ValueError(f"unknown stage {stage!r}")

@@ -81,6 +81,10 @@ class Method(nn.Module):
         """Parameters the shared optimizer trains (exclude auxiliary nets with their own optimizer)."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def views(self, x: torch.Tensor):
+        """The method's input views of a batch (what ``loss`` builds), for ``sslpipe bench``; None = no views."""
+        return None
+
     def on_step_end(self, step: int) -> None:
         """Called after each optimizer step (momentum encoders, queues, schedules)."""
 

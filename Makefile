@@ -1,0 +1,43 @@
+# sslpipe: `make repro` runs the default study, `make test` the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install repro test smoke ui bench clean-outputs
+
+install: $(STAMP)
+
+# torch first, from the local CPU wheel: an unpinned torch would pull gigabytes of CUDA packages.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+repro: install
+	$(BIN)/sslpipe validate
+	$(BIN)/sslpipe init-tracking
+	$(BIN)/dvc repro
+	@echo
+	@echo "Summary: reports/summary.md (table) and reports/summary.json; figures in reports/figures/"
+	@echo "Browse every run in MLflow: make ui  (then open http://127.0.0.1:5000)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+smoke: install
+	$(BIN)/sslpipe smoke
+
+bench: install
+	$(BIN)/sslpipe bench
+
+ui: install
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port 5000
+
+clean-outputs:
+	rm -rf data/shards models logs embeddings metrics plots reports .cache/resume

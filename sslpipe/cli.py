@@ -1,0 +1,141 @@
+"""The one entry point: ``sslpipe <stage> ...``; the only module that parses arguments."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import SslpipeError
+
+
+def _cfg(args):
+    from .config import load
+
+    return load(args.params)
+
+
+def cmd_shard(args):
+    from .stages import shard
+
+    shard.run(_cfg(args), args.dataset)
+
+
+def cmd_pretrain(args):
+    from .stages import pretrain
+
+    pretrain.run(_cfg(args), args.dataset, args.method, stop_after=args.stop_after)
+
+
+def cmd_embed(args):
+    from .stages import embed
+
+    embed.run(_cfg(args), args.dataset, args.method)
+
+
+def cmd_evaluate(args):
+    from .stages import evaluate
+
+    evaluate.run(_cfg(args), args.dataset, args.method)
+
+
+def cmd_report(args):
+    from .stages import report
+
+    report.run(_cfg(args))
+
+
+def cmd_validate(args):
+    cfg = _cfg(args)
+    print(f"{args.params}: OK ({len(cfg.study.datasets)} datasets, {len(cfg.runs())} runs)")
+
+
+def cmd_methods(args):
+    from . import methods  # noqa: F401
+    from .methods.base import METHODS
+
+    for name in METHODS.names():
+        print(name)
+
+
+def cmd_datasets(args):
+    from . import data  # noqa: F401
+    from .data.sources import SOURCES
+
+    for name in SOURCES.names():
+        print(name)
+
+
+def cmd_init_tracking(args):
+    from .tracking import init_store, tracking_uri
+
+    init_store(_cfg(args).study.name)
+    print(f"MLflow store ready: {tracking_uri()}")
+
+
+def cmd_preset(args):
+    from .presets import apply_preset
+
+    apply_preset(args.name, args.params)
+    print(f"applied preset {args.name!r} to {args.params}")
+
+
+def cmd_smoke(args):
+    from .smoke import main
+
+    main(args.runner, args.keep)
+
+
+def cmd_bench(args):
+    from .bench import run
+
+    run(_cfg(args), args.dataset, args.methods, args.steps)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sslpipe", description="Reproducible self-supervised representation-learning study: "
+                                "shard -> pretrain -> embed -> evaluate -> report (driven by dvc.yaml or workflow/Snakefile).")
+    p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_, *args):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        for a in args:
+            sp.add_argument(a, help=f"{a} name")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    add("shard", cmd_shard, "write a dataset's WebDataset shards and manifest", "dataset")
+    sp = add("pretrain", cmd_pretrain, "pretrain one method on one dataset (resumes after a kill)", "dataset", "method")
+    sp.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    add("embed", cmd_embed, "embed held-out images with a trained encoder", "dataset", "method")
+    add("evaluate", cmd_evaluate, "probes, geometry and disentanglement metrics of one encoder", "dataset", "method")
+    add("report", cmd_report, "study summary (reports/summary.json, summary.md) and plots")
+    add("validate", cmd_validate, "check params.yaml and exit")
+    add("methods", cmd_methods, "list registered methods, one per line")
+    add("datasets", cmd_datasets, "list registered datasets, one per line")
+    add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
+    sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
+    sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
+    sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
+    sp.add_argument("--keep", default=None, help="scratch directory to use (default: a new temporary one)")
+    sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
+    sp.add_argument("--dataset", default="dsprites")
+    sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")
+    sp.add_argument("--steps", type=int, default=20)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except SslpipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

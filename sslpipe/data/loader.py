@@ -1,0 +1,92 @@
+"""Stream shards into uint8 batches: the only way training data reaches the trainer.
+
+WebDataset reads the tar records (one chunk of images each); shuffling mixes a buffer of
+``shuffle_buffer`` chunks (shard order permuted per epoch, samples permuted across the
+buffered chunks), all from one seeded numpy generator, so a run is deterministic and a
+resumed run can replay the stream to the exact batch it stopped at.
+"""
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import webdataset as wds
+
+from ..errors import DataError
+from .shards import shard_urls
+
+
+def _decode(sample: dict) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        images = np.load(io.BytesIO(sample["images.npy"]), allow_pickle=False)
+        targets = np.load(io.BytesIO(sample["targets.npy"]), allow_pickle=False)
+    except (KeyError, ValueError, OSError) as e:
+        raise DataError(f"bad record {sample.get('__key__')!r} in {sample.get('__url__')}: {e}. Fix: rebuild the shards.") from None
+    return images, targets
+
+
+def iter_chunks(urls: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (images, targets) chunks of the shards in ``urls``, in order."""
+    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples())
+    try:
+        for sample in pipeline:
+            yield _decode(sample)
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"cannot read shards {urls}: {e}. Fix: rebuild the shards.") from None
+
+
+def load_split(shard_dir: str | Path, manifest: dict, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` images and targets of a split, in stored order."""
+    imgs, tgts, n = [], [], 0
+    for images, targets in iter_chunks(shard_urls(shard_dir, manifest, split)):
+        imgs.append(images)
+        tgts.append(targets)
+        n += len(images)
+        if limit is not None and n >= limit:
+            break
+    images, targets = np.concatenate(imgs), np.concatenate(tgts)
+    return (images[:limit], targets[:limit]) if limit is not None else (images, targets)
+
+
+def train_batches(shard_dir: str | Path, manifest: dict, batch_size: int, shuffle_buffer: int, seed: int, split: str = "train") -> Iterator[np.ndarray]:
+    """An endless, shuffled stream of uint8 image batches [B, C, R, R] from a split's shards."""
+    urls = shard_urls(shard_dir, manifest, split)
+    total = manifest["splits"][split]["count"]
+    if total < batch_size:
+        raise DataError(f"split {split} of {Path(shard_dir).name} has {total} images, fewer than batch_size {batch_size}. Fix: lower train.batch_size or raise data.<dataset>.n_{split}.")
+    rng = np.random.default_rng(seed)
+    carry = None
+    while True:  # epochs
+        order = [urls[i] for i in rng.permutation(len(urls))]
+        buffer: list[np.ndarray] = []
+        for images, _ in iter_chunks(order):
+            buffer.append(images)
+            if len(buffer) < shuffle_buffer:
+                continue
+            carry = yield from _emit(buffer, carry, batch_size, rng)
+            buffer = []
+        if buffer:
+            carry = yield from _emit(buffer, carry, batch_size, rng)
+
+
+def _emit(buffer, carry, batch_size, rng):
+    pool = np.concatenate(([carry] if carry is not None else []) + buffer)
+    pool = pool[rng.permutation(len(pool))]
+    n_full = len(pool) // batch_size * batch_size
+    for start in range(0, n_full, batch_size):
+        yield pool[start:start + batch_size]
+    return pool[n_full:] if n_full < len(pool) else None
+
+
+def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 batch -> float [0, 1] on ``device`` (pinned, non-blocking copy on CUDA)."""
+    t = torch.from_numpy(batch)
+    if device.type == "cuda":
+        t = t.pin_memory().to(device, non_blocking=True)
+    else:
+        t = t.to(device)
+    return t.float().div_(255.0)

@@ -1,0 +1,44 @@
+"""Parameter presets: overlays merged into params.yaml, keeping its comments (ruamel round-trip).
+
+``smoke``: the whole graph in about a minute (tiny splits, a few steps). ``paper``: the
+GPU-scale study (full dSprites grid, ~300k steps as in Locatello et al. 2019, the
+evaluation's paper sample sizes).
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from .errors import ConfigError
+from .io import atomic_path
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("sslpipe.presets_data").iterdir() if p.name.endswith(".yaml"))
+
+
+def _merge(base, overlay) -> None:
+    for k, v in overlay.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
+    if name not in preset_names():
+        raise ConfigError("preset", f"unknown preset {name!r}.", f"use one of: {', '.join(preset_names())}.")
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    overlay = yaml.load(resources.files("sslpipe.presets_data").joinpath(f"{name}.yaml").read_text())
+    path = Path(params_path)
+    data = yaml.load(path.read_text())
+    _merge(data, overlay or {})
+    from .config import from_raw
+    import json
+
+    from_raw(json.loads(json.dumps(data)))  # validate before writing
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        yaml.dump(data, f)

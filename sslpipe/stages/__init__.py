@@ -1,0 +1,1 @@
+"""One module per stage of the study graph; each exposes ``run(cfg, ...)``."""

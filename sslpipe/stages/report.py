@@ -1,0 +1,42 @@
+"""report: gather every encoder's metrics into summary.json / summary.md / metrics.json and study plots."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from .. import paths
+from ..config import Config
+from ..errors import DataError
+from ..io import atomic_path, read_json, write_json, write_text
+from ..report import label_efficiency_figure, rank_correlation, rank_correlation_figure, summary_markdown
+from .common import stage_run
+
+
+def run(cfg: Config) -> None:
+    rows = []
+    for r in cfg.runs():
+        f = paths.metrics_file(r.dataset, r.method)
+        if not f.exists():
+            raise DataError(f"missing metrics {f}. Fix: run `dvc repro evaluate@{r.dataset}-{r.method}`.")
+        m = read_json(f)
+        rows.append({"dataset": r.dataset, "method": r.method, "family": m.get("family", ""), "metrics": m["metrics"]})
+    out = paths.REPORTS
+    with stage_run(cfg, "report") as run:
+        write_json(out / "summary.json", {"rows": rows})
+        datasets = dict.fromkeys(r["dataset"] for r in rows)
+        write_json(out / "metrics.json", {ds: {r["method"]: r["metrics"] for r in rows if r["dataset"] == ds} for ds in datasets})
+        write_text(out / "summary.md", summary_markdown(rows))
+        figures = {}
+        keys, corr = rank_correlation(rows)
+        if keys:
+            figures["rank_correlation.png"] = rank_correlation_figure(keys, corr, "Spearman rank correlation of metrics across all encoders")
+            write_json(out / "figures" / "rank_correlation.json", {"metrics": keys, "spearman": corr})
+        for ds in cfg.study.datasets:
+            figures[f"label_efficiency_{ds}.png"] = label_efficiency_figure(rows, ds)
+        for name, fig in figures.items():
+            with atomic_path(out / "figures" / name) as tmp:
+                fig.savefig(tmp, format="png", dpi=100)
+            plt.close(fig)
+        for f in sorted(out.iterdir()):
+            run.log_artifact(f, "reports/figures" if f.is_dir() else "reports")
+        run.log_metrics({f"{r['dataset']}/{r['method']}/{k}": v for r in rows for k, v in r["metrics"].items() if k.startswith(("linear/", "mig"))})
+    print(f"summary: {out / 'summary.md'} and {out / 'summary.json'}")
