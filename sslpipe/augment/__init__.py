@@ -3,9 +3,14 @@
 Every view pipeline takes float images in [0, 1] of shape [B, C, R, R] and returns the
 same shape.  Grey (1-channel) images get no saturation, hue or grayscale ops (they are
 undefined there); Kornia raises on them.
+
+Each method has its own ``views`` section; :func:`views_with` makes a ViewConfig type with
+that method's defaults, so a partial ``views:`` mapping in params.yaml keeps the method's
+other defaults (not the generic ones).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import kornia.augmentation as K
@@ -20,6 +25,7 @@ class ViewConfig:
     """The SimCLR family of views (Chen et al. 2020, Appendix A); each op applied with its probability."""
 
     crop_scale: list[float] = check([0.2, 1.0], help="random-resized-crop area range, e.g. [0.2, 1.0].")
+    crop_ratio: list[float] = check([0.75, 1.3333333333333333], help="random-resized-crop aspect-ratio range.")
     flip_p: float = check(0.5, in_range(0, 1))
     jitter_p: float = check(0.8, in_range(0, 1))
     brightness: float = check(0.4, non_negative)
@@ -38,6 +44,8 @@ class ViewConfig:
         lo, hi = (self.crop_scale + [None, None])[:2]
         if len(self.crop_scale) != 2 or not 0 < lo <= hi <= 1:
             raise ConfigError(f"{key}.crop_scale", f"{self.crop_scale!r} is not a range [lo, hi] with 0 < lo <= hi <= 1.", "use e.g. [0.2, 1.0].")
+        if len(self.crop_ratio) != 2 or not 0 < self.crop_ratio[0] <= self.crop_ratio[1]:
+            raise ConfigError(f"{key}.crop_ratio", f"{self.crop_ratio!r} is not a range [lo, hi] with 0 < lo <= hi.", "use e.g. [0.75, 1.333].")
         if len(self.blur_sigma) != 2 or not 0 < self.blur_sigma[0] <= self.blur_sigma[1]:
             raise ConfigError(f"{key}.blur_sigma", f"{self.blur_sigma!r} is not a range [lo, hi] with 0 < lo <= hi.", "use e.g. [0.1, 2.0].")
         if self.blur_kernel % 2 == 0:
@@ -47,7 +55,7 @@ class ViewConfig:
 def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     """A Kornia pipeline producing one random view per image (call it twice for two views)."""
     ops: list[nn.Module] = [
-        K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale)),
+        K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
         K.RandomHorizontalFlip(p=cfg.flip_p),
     ]
     colour = channels == 3
@@ -68,6 +76,29 @@ def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     if cfg.solarize_p > 0:
         ops.append(K.RandomSolarize(thresholds=0.1, additions=0.0, p=cfg.solarize_p))
     return K.AugmentationSequential(*ops)
+
+
+def views_with(name: str, **defaults) -> type[ViewConfig]:
+    """A ViewConfig subclass named ``name`` whose fields default to ``defaults`` (checks kept).
+
+    Used as the type of a method's ``views`` field, so that params.yaml keys left out of
+    ``methods.<m>.views`` fall back to the method's defaults.
+    """
+    base = {f.name: f for f in dataclasses.fields(ViewConfig)}
+    unknown = set(defaults) - set(base)
+    if unknown:
+        raise TypeError(f"ViewConfig has no field(s) {sorted(unknown)}")
+    fields = [
+        (k, base[k].type, check(v, *base[k].metadata.get("checks", ()), help=base[k].metadata.get("help", "")))
+        for k, v in defaults.items()
+    ]
+    return dataclasses.make_dataclass(name, fields, bases=(ViewConfig,), namespace={"__module__": __name__})
+
+
+def view_pair(augment: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two independent random views of every image, made in one batched call."""
+    views = augment(torch.cat([x, x]))
+    return views[: len(x)], views[len(x):]
 
 
 def standard_views(channels: int, resolution: int) -> nn.Module:
