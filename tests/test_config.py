@@ -1,0 +1,75 @@
+import copy
+
+import pytest
+import yaml
+
+from sslpipe.cli import main
+from sslpipe.config import ConfigError, from_raw, load_raw, stage_param_keys
+
+RAW = load_raw("params.yaml")
+
+
+def with_change(path: str, value):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    *parents, last = path.split(".")
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    return raw
+
+
+def test_default_params_validate():
+    cfg = from_raw(copy.deepcopy(RAW))
+    assert cfg.runs() and all(r.dataset in cfg.study.datasets for r in cfg.runs())
+
+
+@pytest.mark.parametrize("path,value,key,words", [
+    ("train.lr", -0.1, "train.lr", "must be > 0"),
+    ("train.batch_size", 0, "train.batch_size", "must be > 0"),
+    ("data.dsprites.resolution", 48, "data.dsprites.resolution", "not a supported resolution"),
+    ("methods.beta_vae.beta", -1.0, "methods.beta_vae.beta", "must be >= 0"),
+    ("train.optimizer", "adagrad", "train.optimizer", "must be one of"),
+    ("train.lrr", 0.1, "train.lrr", "Did you mean 'lr'"),
+    ("backbone.kind", "vgg", "backbone.kind", "unknown backbone"),
+    ("study.datasets", ["dsprites", "mnist"], "study.datasets", "unknown dataset 'mnist'"),
+])
+def test_bad_values_name_the_key_and_the_fix(path, value, key, words):
+    with pytest.raises(ConfigError) as e:
+        from_raw(with_change(path, value))
+    assert e.value.key == key and words in str(e.value) and "Fix:" in str(e.value)
+
+
+def test_unknown_method_in_a_run_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"]["dsprites-simclar"] = {"dataset": "dsprites", "method": "simclar"}
+    with pytest.raises(ConfigError, match=r"unknown method 'simclar'. Did you mean 'simclr'"):
+        from_raw(raw)
+
+
+def test_run_key_must_match_its_pair():
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"]["dsprites-x"] = {"dataset": "dsprites", "method": "simclr"}
+    with pytest.raises(ConfigError, match="rename the key to dsprites-simclr"):
+        from_raw(raw)
+
+
+def test_cli_reports_bad_params_with_exit_2_and_no_traceback(tmp_path, capsys):
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(with_change("train.lr", -1)))
+    assert main(["--params", str(p), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: params.yaml: train.lr: -1 must be > 0") and "Traceback" not in err
+
+
+def test_cli_unknown_method_for_pretrain(tmp_path, capsys):
+    assert main(["pretrain", "dsprites", "nosuchmethod"]) == 2
+    assert "not a run of the study" in capsys.readouterr().err
+
+
+def test_method_step_overrides_and_scale():
+    raw = with_change("train.step_scale", 0.5)
+    raw["methods"]["simclr"]["steps"] = 100
+    cfg = from_raw(raw)
+    assert cfg.method_train("simclr").steps == 50
+    assert stage_param_keys("pretrain", "dsprites", "simclr")[-1] == "methods.simclr"
