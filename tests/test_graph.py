@@ -1,0 +1,71 @@
+"""dvc.yaml and workflow/Snakefile describe the same graph; each stage declares exactly the keys it reads."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sslpipe.config import stage_param_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+from dvcgraph import resolved_stages  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def dvc_stages():
+    return {s["name"]: s for s in resolved_stages(str(ROOT))}
+
+
+def _args(name):
+    stage, _, item = name.partition("@")
+    if stage == "shard":
+        return stage, item, None
+    if item:
+        d, m = item.split("-", 1)
+        return stage, d, m
+    return stage, None, None
+
+
+def test_each_stage_declares_exactly_the_keys_it_reads(dvc_stages):
+    for name, s in dvc_stages.items():
+        assert list(s["params"]) == stage_param_keys(*_args(name)), name
+
+
+def _dvc_edges():
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        g = repo.index.graph
+        return {(b.addressing, a.addressing) for a, b in g.edges if getattr(a, "cmd", None) and getattr(b, "cmd", None)}
+
+
+def _snakemake_jobs():
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n", "-p", "--forceall"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    jobs = {}
+    for block in re.split(r"\n(?=rule |localrule )", out):
+        m = re.match(r"(?:local)?rule (\w+):", block)
+        if not m or m.group(1) == "all":
+            continue
+        field = lambda k: [x.strip() for x in re.search(rf"    {k}: (.*)", block).group(1).split(",")] if f"    {k}:" in block else []  # noqa: E731
+        cmd = re.search(r"Shell command: (.*)", block)
+        jobs[m.group(1)] = {"input": set(field("input")), "output": set(field("output")), "cmd": cmd.group(1).strip() if cmd else None}
+    return jobs
+
+
+def test_snakemake_runs_the_same_graph_as_dvc(dvc_stages):
+    jobs = _snakemake_jobs()
+    by_rule = {s["rule"]: s for s in dvc_stages.values()}
+    assert set(jobs) == set(by_rule)
+    for rule, job in jobs.items():
+        s = by_rule[rule]
+        assert job["cmd"] == s["cmd"]
+        assert job["output"] == set(s["outs"])
+    # the edges: a rule consumes another's outputs exactly where DVC links the two stages
+    owner = {o: by_rule[r]["name"] for r, j in jobs.items() for o in j["output"]}
+    smk_edges = {(owner[i], by_rule[r]["name"]) for r, j in jobs.items() for i in j["input"] if i in owner}
+    assert smk_edges == _dvc_edges()
