@@ -1,0 +1,38 @@
+import numpy as np
+
+from sslpipe.report import comparisons, rank_correlation, summary_markdown
+
+
+def rows():
+    return [
+        {"dataset": "dsprites", "method": "random_init", "family": "baseline", "metrics": {"linear/shape": 0.5, "mig": 0.05, "a": 1.0}},
+        {"dataset": "dsprites", "method": "beta_vae", "family": "generative", "metrics": {"linear/shape": 0.8, "mig": 0.2, "a": 2.0}},
+        {"dataset": "dsprites", "method": "rotation", "family": "pretext", "metrics": {"linear/shape": 0.4, "mig": 0.01, "a": 3.0}},
+        {"dataset": "digits", "method": "random_init", "family": "baseline", "metrics": {"linear/digit": 0.9, "a": 0.0}},
+        {"dataset": "digits", "method": "simclr", "family": "contrastive", "metrics": {"linear/digit": 0.95, "a": 5.0}},
+    ]
+
+
+def test_each_method_is_compared_with_random_init_on_its_dataset():
+    c = {(x["dataset"], x["method"]): x for x in comparisons(rows())}
+    assert set(c) == {("dsprites", "beta_vae"), ("dsprites", "rotation"), ("digits", "simclr")}
+    assert c["dsprites", "beta_vae"]["beats_baseline"] and c["dsprites", "beta_vae"]["mig_baseline"] == 0.05
+    assert not c["dsprites", "rotation"]["beats_baseline"]
+    assert c["digits", "simclr"]["metric"] == "linear/digit"
+
+
+def test_summary_reports_losers_instead_of_hiding_them():
+    md = summary_markdown(rows(), notes={"rotation": "tried lr 1e-3 and 3e-4"})
+    assert "| dsprites | rotation | linear/shape | 0.400 | 0.500 | **no** |" in md
+    assert "do not beat random_init" in md and "dsprites/rotation" in md and "tried lr" in md
+
+
+def test_rank_correlation_is_spearman_over_encoders():
+    keys, corr = rank_correlation(rows())
+    assert keys == ["a"]  # the only metric every encoder has
+    r = rows() * 1
+    for x, v in zip(r, [1, 2, 3, 4, 5]):
+        x["metrics"] = {"m1": float(v), "m2": float(v) ** 3, "m3": -float(v)}
+    keys, corr = rank_correlation(r)
+    assert keys == ["m1", "m2", "m3"]
+    assert np.allclose(corr, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]])
