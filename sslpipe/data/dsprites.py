@@ -1,0 +1,113 @@
+"""dSprites (Matthey et al. 2017), generated from its published factor specification.
+
+64x64 binary images of one sprite: shape (square, ellipse, heart), scale (6 values in
+[0.5, 1]), orientation (40 values in [0, 2pi)), position x and y (32 values each in
+[0, 1]); 737,280 combinations.  Rendered on demand for any factor combination (the
+BetaVAE/FactorVAE metrics need this), then area-averaged to ``resolution``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import check, positive
+from ..errors import ConfigError
+from .sources import SOURCES, SPLITS, DataSource, SourceInfo, SourceParams, Split, downsample, resolution_check
+
+SHAPES = ("square", "ellipse", "heart")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
+SCALES = np.linspace(0.5, 1.0, 6)
+ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40, endpoint=False)
+POSITIONS = np.linspace(0.0, 1.0, 32)
+NATIVE = 64
+HALF_SIZE = 10.0  # sprite half-extent in pixels at scale 1 (about a sixth of the frame's width in all)
+MARGIN = 12.0  # keeps every sprite inside the frame at every position, scale and orientation
+GRID = int(np.prod(FACTOR_SIZES))
+
+
+def _square(u, v):
+    return (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8)
+
+
+def _ellipse(u, v):
+    return u * u + (v / 0.55) ** 2 <= 1.0
+
+
+def _heart(u, v):
+    x, y = u * 1.25, v * 1.25 + 0.15  # the implicit heart curve (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0
+    return (x * x + y * y - 1) ** 3 - x * x * y**3 <= 0
+
+
+INSIDE = (_square, _ellipse, _heart)  # inside-tests in sprite coordinates (u right, v up; unit half-extent)
+
+
+def render_native(factors: np.ndarray) -> np.ndarray:
+    """uint8 [N, 1, 64, 64] binary images (0/255) for factor indices [N, 5].
+
+    Higher ``pos_x`` moves the sprite right (larger column); higher ``pos_y`` moves it
+    down (larger row index), as in the image arrays of the original dataset.
+    """
+    factors = np.asarray(factors, dtype=np.int64)
+    out = np.zeros((len(factors), 1, NATIVE, NATIVE), np.uint8)
+    coords = np.arange(NATIVE, dtype=np.float32) + 0.5
+    for shape, inside in enumerate(INSIDE):
+        idx = np.flatnonzero(factors[:, 0] == shape)
+        for start in range(0, len(idx), 2048):
+            sel = idx[start:start + 2048]
+            f = factors[sel]
+            scale = (SCALES[f[:, 1]] * HALF_SIZE).astype(np.float32)[:, None, None]
+            theta = ORIENTATIONS[f[:, 2]].astype(np.float32)[:, None, None]
+            cx = (MARGIN + POSITIONS[f[:, 3]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
+            cy = (MARGIN + POSITIONS[f[:, 4]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
+            dx = coords[None, None, :] - cx
+            dy = cy - coords[None, :, None]  # positive v points to smaller row indices (up)
+            cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+            u = cos * dx + sin * dy
+            v = cos * dy - sin * dx
+            out[sel, 0] = inside(u, v).view(np.uint8) * np.uint8(255)
+    return out
+
+
+@dataclass
+class DSpritesParams(SourceParams):
+    n_train: int = check(20000, positive)
+    n_val: int = check(1000, positive)
+    n_test: int = check(5000, positive)
+    resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
+
+    def validate(self, key: str) -> None:
+        total = self.n_train + self.n_val + self.n_test
+        if total > GRID:
+            raise ConfigError(f"{key}.n_train", f"n_train + n_val + n_test = {total} exceeds the {GRID} dSprites factor combinations.", "lower the split sizes.")
+        if self.resolution > NATIVE:
+            raise ConfigError(f"{key}.resolution", f"{self.resolution} exceeds dSprites' native 64x64.", "use 16, 32 or 64.")
+
+
+@SOURCES.register("dsprites")
+class DSprites(DataSource):
+    Params = DSpritesParams
+
+    @classmethod
+    def channels(cls, params) -> int:
+        return 1
+
+    def info(self) -> SourceInfo:
+        return SourceInfo(1, self.params.resolution, list(FACTOR_NAMES), list(FACTOR_NAMES), list(FACTOR_SIZES),
+                          {"shape": list(SHAPES)}, ["scale", "pos_x", "pos_y"])
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        return downsample(render_native(factors), self.params.resolution)
+
+    def _indices(self) -> dict[str, np.ndarray]:
+        """Distinct grid points shared out to the splits, so the splits are disjoint."""
+        sizes = self.split_sizes()
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5D]))
+        flat = rng.choice(GRID, size=sum(sizes.values()), replace=False)
+        bounds = np.cumsum([0] + [sizes[s] for s in SPLITS])
+        return {s: flat[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
+
+    def split(self, name: str) -> Split:
+        factors = np.stack(np.unravel_index(self._indices()[name], FACTOR_SIZES), axis=1).astype(np.int64)
+        return Split(self.render(factors), factors)
