@@ -146,8 +146,12 @@ class StageRun:
         from mlflow.data.dataset_source_registry import resolve_dataset_source
         from mlflow.data.meta_dataset import MetaDataset
 
+        import warnings
+
         digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
-        source = resolve_dataset_source(str(Path(shard_dir).resolve()))
+        with warnings.catch_warnings():  # two registered local-file source types both match; either is right
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(Path(shard_dir).resolve()))
         ds = MetaDataset(source=source, name=manifest["dataset"], digest=digest)
         self._mlflow.log_input(ds, context=context)
 

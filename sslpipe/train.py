@@ -47,7 +47,12 @@ def seed_everything(seed: int, threads: int = 0) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads > 0:
+        # Oversubscribed cores make torch's OpenMP workers spin: 2-thread throughput fell from
+        # 5.6k to 0.4k images/s with another busy process on a 2-core machine. Limit BLAS too.
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(threads)
+        threadpool_limits(threads)
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
