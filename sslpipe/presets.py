@@ -35,7 +35,10 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
     overlay = yaml.load(resources.files("sslpipe.presets_data").joinpath(f"{name}.yaml").read_text())
     path = Path(params_path)
     data = yaml.load(path.read_text())
-    _merge(data, overlay or {})
+    overlay = overlay or {}
+    # dataset sizes apply only to datasets the params file configures
+    overlay["data"] = {k: v for k, v in (overlay.get("data") or {}).items() if k in (data.get("data") or {})}
+    _merge(data, overlay)
     from .config import from_raw
     import json
 
