@@ -24,19 +24,28 @@ def _sh(cmd, cwd, env, **kw):
 
 
 @pytest.fixture(scope="module")
-def dvc_study(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("smoke-dvc")
-    env = prepare(ROOT, dest)
-    _sh(["dvc", "repro", "-q"], dest, env)
-    return dest, env
+def studies(tmp_path_factory):
+    """Both smoke studies from scratch, concurrently: snakemake on one core while dvc runs on the other."""
+    a, b = tmp_path_factory.mktemp("smoke-dvc"), tmp_path_factory.mktemp("smoke-snakemake")
+    env_a, env_b = prepare(ROOT, a), prepare(ROOT, b)
+    smk = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "1", "-q"],
+                           cwd=b, env=env_b, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _sh(["dvc", "repro", "-q"], a, env_a)
+    finally:
+        out, _ = smk.communicate()
+    assert smk.returncode == 0, out[-3000:]
+    return (a, env_a), (b, env_b)
 
 
 @pytest.fixture(scope="module")
-def snakemake_study(tmp_path_factory):
-    dest = tmp_path_factory.mktemp("smoke-snakemake")
-    env = prepare(ROOT, dest)
-    _sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "2", "-q"], dest, env)
-    return dest, env
+def dvc_study(studies):
+    return studies[0]
+
+
+@pytest.fixture(scope="module")
+def snakemake_study(studies):
+    return studies[1]
 
 
 def test_dvc_repro_builds_every_run(dvc_study):
