@@ -64,6 +64,19 @@ def cmd_datasets(args):
         print(name)
 
 
+def cmd_defaults(args):
+    import dataclasses
+
+    import yaml
+
+    from . import methods  # noqa: F401
+    from .methods.base import METHODS
+
+    names = args.names or METHODS.names()
+    block = {n: dataclasses.asdict(METHODS.get(n).Params()) for n in names}
+    print(yaml.safe_dump({"methods": block}, sort_keys=False, default_flow_style=None), end="")
+
+
 def cmd_init_tracking(args):
     from .tracking import init_store, tracking_uri
 
@@ -112,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("validate", cmd_validate, "check params.yaml and exit")
     add("methods", cmd_methods, "list registered methods, one per line")
     add("datasets", cmd_datasets, "list registered datasets, one per line")
+    sp = add("defaults", cmd_defaults, "print the params.yaml block of methods with every parameter at its default")
+    sp.add_argument("names", nargs="*", help="method names (default: all)")
     add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
     sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
