@@ -1,0 +1,1 @@
+"""Figures (matplotlib, no display needed): embedding scatters and decoder checks; each function returns a Figure."""
