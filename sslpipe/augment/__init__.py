@@ -27,6 +27,9 @@ class ViewConfig:
     crop_scale: list[float] = check([0.2, 1.0], help="random-resized-crop area range, e.g. [0.2, 1.0].")
     crop_ratio: list[float] = check([0.75, 1.3333333333333333], help="random-resized-crop aspect-ratio range.")
     flip_p: float = check(0.5, in_range(0, 1))
+    affine_p: float = check(0.0, in_range(0, 1), help="probability of a random rotation/translation (off in SimCLR).")
+    degrees: float = check(0.0, in_range(0, 180), help="rotation range +-degrees of the affine op.")
+    translate: float = check(0.0, in_range(0, 1), help="translation range as a fraction of the image side.")
     jitter_p: float = check(0.8, in_range(0, 1))
     brightness: float = check(0.4, non_negative)
     contrast: float = check(0.4, non_negative)
@@ -58,6 +61,8 @@ def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
         K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
         K.RandomHorizontalFlip(p=cfg.flip_p),
     ]
+    if cfg.affine_p > 0 and (cfg.degrees or cfg.translate):
+        ops.append(K.RandomAffine(cfg.degrees, translate=(cfg.translate, cfg.translate), p=cfg.affine_p))
     colour = channels == 3
     if cfg.jitter_p > 0 and (cfg.brightness or cfg.contrast or (colour and (cfg.saturation or cfg.hue))):
         ops.append(

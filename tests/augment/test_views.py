@@ -6,7 +6,7 @@ from sslpipe.augment import ViewConfig, build_views, rotations, standard_views, 
 from sslpipe.config import build
 from sslpipe.errors import ConfigError
 
-EVERYTHING = ViewConfig(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_p=1.0)
+EVERYTHING = ViewConfig(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_p=1.0, affine_p=1.0, degrees=90, translate=0.1)
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -20,7 +20,12 @@ def test_views_keep_shape_and_range_on_grey_and_colour(channels):
 def test_grey_pipeline_has_no_colour_only_ops():
     names = [type(m).__name__ for m in build_views(EVERYTHING, 1, 16).children()]
     assert "RandomGrayscale" not in names
-    assert "RandomSolarize" in names and "RandomGaussianBlur" in names
+    assert "RandomSolarize" in names and "RandomGaussianBlur" in names and "RandomAffine" in names
+
+
+def test_affine_op_is_off_by_default():
+    names = [type(m).__name__ for m in build_views(ViewConfig(), 1, 16).children()]
+    assert "RandomAffine" not in names and "RandomResizedCrop" in names
 
 
 def test_views_are_random_per_image_and_deterministic_for_a_seed():
