@@ -31,8 +31,8 @@ def image_decoder(ctx, code_dim: int, out_channels: int, resolution: int | None 
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-image reconstruction loss of decoder logits (sigmoid -> [0, 1]) against ``target``,
-    averaged over the pixels where ``weight`` is 1 (all pixels when None): BCE or squared error."""
+    """Reconstruction loss of decoder logits (sigmoid -> [0, 1]) against ``target``: BCE or squared
+    error, averaged over all pixels, or weighted by ``weight`` [B, 1, R, R] (normalized by its sum)."""
     if kind == "bce":
         per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     else:
@@ -65,7 +65,8 @@ class Inpainting(Method):
 
     The masked pixels are set to ``fill`` (the paper fills with the dataset mean), the encoder
     maps the masked image to the code and a conv decoder predicts the image; the
-    reconstruction loss is taken on the masked pixels only.  Masks (``mask``): the paper's
+    reconstruction loss is taken on the masked pixels only, or, with ``overlap > 0``, also on
+    a band of context pixels around them weighted ``overlap_weight`` (the paper's overlap).  Masks (``mask``): the paper's
     central block, random blocks, or random regions covering ``mask_ratio`` of the image.
     With ``adversarial_weight > 0`` the loss adds ``weight * -log D(composite)`` (the
     paper uses 0.001 with 0.999 on the reconstruction) where ``D`` is a small discriminator
@@ -78,10 +79,12 @@ class Inpainting(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(300, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(480, non_negative, help="training steps of this method (overrides train.steps).")
         mask: str = check("blocks", one_of(*MASKS.names()), help="mask type: central (block), blocks (random blocks) or region (random region).")
         mask_ratio: float = check(0.25, in_range(0, 1, lo_open=True, hi_open=True), help="fraction of the image hidden (the paper: 1/4).")
         fill: float = check(0.0, in_range(0, 1), help="value of the hidden pixels in the input.")
+        overlap: int = check(2, non_negative, help="also predict a band of this many visible pixels around the hole (the paper: 4 px at 128 px); 0 = hole only.")
+        overlap_weight: float = check(10.0, non_negative, help="loss weight of the overlap band relative to the hole (the paper: 10).")
         recon_loss: str = check("bce", one_of("bce", "l2"), help="bce for [0, 1] images (sharper on binary sprites) or l2 as the paper.")
         adversarial_weight: float = check(0.0, non_negative, help="0 = off; the paper: 0.001.")
         disc_lr: float = check(2e-4, positive, help="learning rate of the discriminator's Adam.")
@@ -104,13 +107,21 @@ class Inpainting(Method):
         m = make_mask(self.params.mask, len(x), x.shape[-1], self.params.mask_ratio, device=x.device)
         return x * (1 - m) + self.params.fill * m, m
 
+    def loss_weights(self, m: torch.Tensor) -> torch.Tensor:
+        """1 on the hole, ``overlap_weight`` on the band of ``overlap`` visible pixels around it, 0 elsewhere."""
+        k = self.params.overlap
+        if k == 0:
+            return m
+        band = F.max_pool2d(m, 2 * k + 1, stride=1, padding=k) - m
+        return m + self.params.overlap_weight * band
+
     def views(self, x):
         return self.masked(x)[0]
 
     def loss(self, x):
         inp, m = self.masked(x)
         logits = self.decoder(self.encoder(inp))
-        recon = pixel_loss(logits, x, self.params.recon_loss, m)
+        recon = pixel_loss(logits, x, self.params.recon_loss, self.loss_weights(m))
         logs = {"recon": recon.item()}
         loss = recon
         if self.disc is not None:
@@ -156,7 +167,7 @@ class DenoisingAE(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(300, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(500, non_negative, help="training steps of this method (overrides train.steps).")
         noise: str = check("masking", one_of("masking", "gaussian"), help="corruption: masking (zero pixels) or gaussian (additive).")
         noise_level: float = check(0.5, in_range(0, 1, hi_open=True), help="fraction of zeroed pixels (masking) or noise std (gaussian).")
         recon_loss: str = check("bce", one_of("bce", "l2"), help="reconstruction loss: bce (cross-entropy, as the paper) or l2.")
@@ -221,11 +232,11 @@ class SplitBrain(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(150, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(220, non_negative, help="training steps of this method (overrides train.steps).")
         loss: str = check("classification", one_of("classification", "regression"), help="cross-channel loss: classification over bins or L2 regression.")
         bin_size: float = check(10.0, positive, help="ab bin width (10 -> 313 bins).")
         l_bins: int = check(50, positive, help="number of lightness bins.")
-        stride: int = check(2, one_of(1, 2, 4), help="predict at 1/stride resolution.")
+        stride: int = check(4, one_of(1, 2, 4), help="predict at 1/stride resolution (1/4 as in colorization).")
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
@@ -268,13 +279,19 @@ class MAE(Method):
     tokens needs a token encoder.  Representation: the mean of the encoder's tokens of the
     whole, unmasked image projected to ``code_dim`` (``TinyViT.forward``); the decoder reads
     tokens, not that code, so there is no ``decode``.
+
+    The MAE loss never reaches that projection (``TinyViT.head``); left random it would
+    keep an arbitrary ``code_dim``-dimensional view of the tokens.  It is trained instead
+    as a linear autoencoder of the stop-gradient pooled tokens (``unproject(head(t)) ~ t``),
+    which finds their principal subspace (the most variance that ``code_dim`` linear
+    features can keep) without changing the encoder.
     """
 
     family = "reconstruction"
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(300, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(220, non_negative, help="training steps of this method (overrides train.steps).")
         mask_ratio: float = check(0.75, in_range(0, 1, hi_open=True), help="fraction of patches masked (the paper: 0.75).")
         norm_pix_loss: bool = check(True, help="normalize each target patch by its mean and std (the paper's default).")
         decoder_dim: int = check(64, positive, help="token size of the decoder (a multiple of 4).")
@@ -286,6 +303,7 @@ class MAE(Method):
         self.encoder = TinyViT(ctx.channels, ctx.resolution, bb.width, bb.depth, ctx.code_dim)
         patch_dim = self.encoder.patch_size**2 * ctx.channels
         self.decoder = MaskedTokenDecoder(self.encoder.dim, params.decoder_dim, params.decoder_depth, self.encoder.grid, patch_dim)
+        self.unproject = nn.Linear(ctx.code_dim, self.encoder.dim)
 
     def views(self, x):
         _, _, mask = random_token_mask(len(x), self.encoder.num_patches, self.params.mask_ratio, device=x.device)
@@ -296,11 +314,14 @@ class MAE(Method):
         tokens = enc.embed(x)
         keep, restore, mask = random_token_mask(len(x), enc.num_patches, self.params.mask_ratio, device=x.device)
         visible = tokens.gather(1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
-        pred = self.decoder(enc.encode_tokens(visible), restore)
+        encoded = enc.encode_tokens(visible)
+        pred = self.decoder(encoded, restore)
         target = patchify(x, enc.patch_size)
         if self.params.norm_pix_loss:
             mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
             target = (target - mean) / (var + 1e-6).sqrt()
         per_patch = ((pred - target) ** 2).mean(-1)
         loss = (per_patch * mask).sum() / mask.sum().clamp_min(1.0)
-        return loss, {"masked_mse": loss.item()}
+        pooled = encoded.mean(1).detach()
+        projection = F.mse_loss(self.unproject(enc.head(pooled)), pooled)
+        return loss + projection, {"masked_mse": loss.item(), "projection_mse": projection.item()}

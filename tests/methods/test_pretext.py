@@ -144,6 +144,17 @@ def test_relative_patch_learns():
     assert_decreases(train_losses(m, ramps(32), steps=40), factor=0.8)
 
 
+def test_tile_representation_is_the_mean_code_of_the_centred_tiles():
+    m = make("relative_patch", res=32).eval()
+    x = cell_image(batch=2) / 8
+    with torch.no_grad():
+        z = m.encode(x)
+        constant_tiles = torch.stack([torch.full((1, 32, 32), k / 8) for k in range(9)])
+        assert torch.allclose(z, m.encoder(constant_tiles).mean(0).expand(2, -1), atol=1e-5)
+        whole = make("relative_patch", res=32, represent="image").eval()
+        assert torch.equal(whole.encode(x), whole.encoder(x))
+
+
 # --- jigsaw -----------------------------------------------------------------------------
 def test_jigsaw_tiles_follow_the_labelled_permutation():
     m = make("jigsaw", res=32, permutations=30, color_guard="none")

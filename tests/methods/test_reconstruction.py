@@ -57,6 +57,20 @@ def test_inpainting_loss_is_on_the_hidden_pixels():
     assert not m.has_decoder  # trained on the hidden pixels only: the code is not decoded
 
 
+def test_inpainting_overlap_band_matches_a_loop_reference():
+    m = make("inpainting", overlap=2, overlap_weight=10.0)
+    hole = torch.zeros(1, 1, 12, 12)
+    hole[0, 0, 5:7, 4:8] = 1
+    hole[0, 0, 0, 11] = 1
+    w = m.loss_weights(hole)[0, 0]
+    for r in range(12):
+        for c in range(12):
+            near = hole[0, 0, max(0, r - 2):r + 3, max(0, c - 2):c + 3].max().item()  # Chebyshev distance <= 2
+            expected = 1.0 if hole[0, 0, r, c] else 10.0 * near
+            assert w[r, c].item() == expected, (r, c)
+    assert torch.equal(make("inpainting").loss_weights(hole), hole)
+
+
 def test_inpainting_learns():
     assert_decreases(train_losses(make("inpainting"), shapes(32), steps=40), factor=0.7)
 
@@ -147,7 +161,7 @@ def test_mae_loss_is_on_masked_patches_only():
     x = shapes(4)
     enc = m.encoder
     torch.manual_seed(0)
-    loss, _ = m.loss(x)
+    loss, logs = m.loss(x)
     # the same masking, recomputed by hand
     from sslpipe.augment.masks import random_token_mask
 
@@ -158,7 +172,29 @@ def test_mae_loss_is_on_masked_patches_only():
     visible = tokens.gather(1, keep[..., None].expand(-1, -1, tokens.shape[-1]))
     pred = m.decoder(enc.encode_tokens(visible), restore)
     err = ((pred - patchify(x, enc.patch_size)) ** 2).mean(-1)
-    assert torch.isclose(loss, err[mask.bool()].mean(), atol=1e-6)
+    masked_mse = err[mask.bool()].mean()
+    assert np.isclose(logs["masked_mse"], masked_mse.item(), atol=1e-6)
+    pooled = enc.encode_tokens(visible).mean(1)
+    projection = torch.nn.functional.mse_loss(m.unproject(enc.head(pooled)), pooled)
+    assert torch.isclose(loss, masked_mse + projection, atol=1e-6)
+
+
+def test_mae_projection_term_does_not_train_the_encoder():
+    m = make("mae", res=16)
+    x = shapes(4)
+    weights = [m.encoder.patch_embed.weight, m.encoder.blocks[0].linear1.weight]
+    torch.manual_seed(0)
+    total, _ = m.loss(x)
+    with_projection = torch.autograd.grad(total, weights + [m.encoder.head.weight])
+    m.unproject.weight.data.zero_()
+    m.unproject.bias.data.zero_()
+    m.encoder.head.weight.data.zero_()  # projection term now constant in the encoder weights
+    torch.manual_seed(0)
+    masked_only, _ = m.loss(x)
+    without = torch.autograd.grad(masked_only, weights)
+    for a, b in zip(with_projection, without):
+        assert torch.allclose(a, b, atol=1e-7)
+    assert with_projection[2].abs().max() > 0  # ... it trains only the projection to the code
 
 
 def test_mae_uses_the_vit_and_encodes_the_whole_image():
