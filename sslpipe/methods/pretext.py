@@ -112,13 +112,17 @@ class Exemplar(Method):
             self.seeds[n:n + take] = x[:take].to(self.seeds.dtype)
             self.filled.fill_(n + take)
 
-    def views(self, x):
+    def surrogates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distorted seeds (after storing new seeds from ``x``) and their surrogate class labels."""
         self.remember(x)
         labels = torch.randint(0, int(self.filled), (len(x),), device=x.device)
         return self.distort(self.seeds[labels]), labels
 
+    def views(self, x):
+        return self.surrogates(x)[0]
+
     def loss(self, x):
-        views, labels = self.views(x)
+        views, labels = self.surrogates(x)
         logits = self.head(self.encoder(views))
         seen = torch.arange(logits.shape[1], device=x.device) < self.filled
         logits = logits.masked_fill(~seen, float("-inf"))

@@ -91,12 +91,12 @@ def assert_decreases(losses, factor=0.9):
 def test_exemplar_surrogate_classes_are_the_first_images_seen():
     m = make("exemplar", classes=20)
     a, b = shapes(12, seed=1), shapes(12, seed=2)
-    m.views(a)
+    m.surrogates(a)
     assert int(m.filled) == 12 and torch.equal(m.seeds[:12], a)
-    m.views(b)
+    m.surrogates(b)
     assert int(m.filled) == 20 and torch.equal(m.seeds[12:], b[:8])
     before = m.seeds.clone()
-    m.views(shapes(12, seed=3))
+    m.surrogates(shapes(12, seed=3))
     assert torch.equal(m.seeds, before)  # fixed once full
     assert "seeds" in m.state_dict() and "filled" in m.state_dict()
 
@@ -105,10 +105,10 @@ def test_exemplar_views_are_distortions_of_their_seed():
     still = dict(translate=0.0, degrees=0.0, scale=[1.0, 1.0], brightness=0.0, contrast=0.0)
     m = make("exemplar", classes=10, **still)
     x = shapes(10)
-    views, labels = m.views(x)
+    views, labels = m.surrogates(x)
     assert labels.max() < 10 and torch.allclose(views, x[labels], atol=1e-5)
     m = make("exemplar", classes=10)
-    views, labels = m.views(x)
+    views, labels = m.surrogates(x)
     assert not torch.allclose(views, x[labels], atol=1e-2)
 
 
@@ -230,4 +230,7 @@ def test_pretext_methods_are_registered_with_defaults():
         cls = METHODS.get(name)
         p = build(cls.Params, {}, f"methods.{name}")
         assert cls.family == "pretext" and p.steps and p.steps > 0
-        assert not make(name, channels=3 if cls.needs_color else 1, res=32).has_decoder
+        ch = 3 if cls.needs_color else 1
+        m = make(name, channels=ch, res=32)
+        assert not m.has_decoder
+        assert isinstance(m.views(shapes(4, res=32, channels=ch)), torch.Tensor)  # what `sslpipe bench` times

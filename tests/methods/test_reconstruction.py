@@ -219,6 +219,8 @@ def test_reconstruction_methods_are_registered_with_defaults():
         cls = METHODS.get(name)
         p = build(cls.Params, {}, f"methods.{name}")
         assert cls.family == "reconstruction" and p.steps > 0
+        ch = 3 if cls.needs_color else 1
+        assert isinstance(make(name, channels=ch).views(shapes(4, channels=ch)), torch.Tensor)  # what `sslpipe bench` times
 
 
 def test_runs_are_deterministic():
