@@ -1,0 +1,153 @@
+"""Colour shapes: a 2-D colour dataset in the spirit of 3dshapes (Burgess & Kim 2018).
+
+One shape on a plain background, 64x64 RGB, area-averaged to ``resolution``.  Seven
+factors, in this order:
+
+- ``bg_hue``, ``obj_hue``: 10 hues each, evenly spaced in [0, 1) as in 3dshapes.  The
+  object is fully saturated and bright (HSV s=1, v=1); the background is muted and
+  darker (s=0.45, v=0.6), so the object stays visible when both hues are equal.
+- ``shape``: square, ellipse, triangle, cross.
+- ``scale``: 8 values in [0.75, 1.25] (3dshapes' range).
+- ``orientation``: 15 values in [-30, 30] degrees (3dshapes' range); narrower than every
+  shape's rotational symmetry (90 degrees for square and cross), so each angle is distinct.
+- ``pos_x``, ``pos_y``: 16 values each, across the frame with a margin that keeps every
+  shape inside it; higher ``pos_y`` is lower in the image (larger row), as in dSprites.
+
+12,288,000 combinations; any of them is rendered on demand (vectorized numpy).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.colors import hsv_to_rgb
+
+from ..config import check, positive
+from ..errors import ConfigError
+from .sources import SOURCES, SPLITS, DataSource, SourceInfo, SourceParams, Split, resolution_check
+
+FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
+FACTOR_SIZES = (10, 10, 4, 8, 15, 16, 16)
+SHAPES = ("square", "ellipse", "triangle", "cross")
+HUES = np.arange(10) / 10
+OBJ_SV, BG_SV = (1.0, 1.0), (0.45, 0.6)
+SCALES = np.linspace(0.75, 1.25, 8)
+ORIENTATIONS = np.deg2rad(np.linspace(-30.0, 30.0, 15))
+POSITIONS = np.linspace(0.0, 1.0, 16)
+NATIVE = 64
+HALF_SIZE = 10.0  # shape half-extent in pixels at scale 1
+MARGIN = 15.0  # > the largest shape's radius (1.15 * 1.25 * HALF_SIZE) at every orientation
+GRID = int(np.prod(FACTOR_SIZES))
+CHUNK = 1024
+
+
+def _rgb(s: float, v: float) -> np.ndarray:
+    hsv = np.stack([HUES, np.full(10, s), np.full(10, v)], axis=1)
+    return np.rint(hsv_to_rgb(hsv) * 255).astype(np.float32)  # [10, 3]
+
+
+OBJ_RGB, BG_RGB = _rgb(*OBJ_SV), _rgb(*BG_SV)
+
+
+def _square(u, v):
+    return (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8)
+
+
+def _ellipse(u, v):
+    return u * u + (v / 0.6) ** 2 <= 1.0
+
+
+def _triangle(u, v):  # equilateral, apex up, centroid at the origin, circumradius 1.15
+    r3 = np.sqrt(3.0)
+    return (v >= -0.575) & (r3 * u + v <= 1.15) & (-r3 * u + v <= 1.15)
+
+
+def _cross(u, v):
+    a, b = np.abs(u), np.abs(v)
+    return ((a <= 1.0) & (b <= 0.33)) | ((a <= 0.33) & (b <= 1.0))
+
+
+INSIDE = (_square, _ellipse, _triangle, _cross)  # inside-tests in shape coordinates (u right, v up)
+
+
+def render_mask(factors: np.ndarray) -> np.ndarray:
+    """bool [N, 64, 64]: the object's pixels for factor indices [N, 7] (hues are ignored)."""
+    factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(FACTOR_SIZES))
+    out = np.zeros((len(factors), NATIVE, NATIVE), bool)
+    coords = np.arange(NATIVE, dtype=np.float32) + 0.5
+    for shape, inside in enumerate(INSIDE):
+        idx = np.flatnonzero(factors[:, 2] == shape)
+        for start in range(0, len(idx), CHUNK):
+            sel = idx[start:start + CHUNK]
+            f = factors[sel]
+            scale = (SCALES[f[:, 3]] * HALF_SIZE).astype(np.float32)[:, None, None]
+            theta = ORIENTATIONS[f[:, 4]].astype(np.float32)[:, None, None]
+            cx = (MARGIN + POSITIONS[f[:, 5]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
+            cy = (MARGIN + POSITIONS[f[:, 6]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
+            dx = coords[None, None, :] - cx
+            dy = cy - coords[None, :, None]  # v points up (to smaller rows)
+            cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+            out[sel] = inside(cos * dx + sin * dy, cos * dy - sin * dx)
+    return out
+
+
+def render(factors: np.ndarray, resolution: int = NATIVE) -> np.ndarray:
+    """uint8 [N, 3, R, R] images for factor indices [N, 7], rendered at 64x64 and area-averaged.
+
+    Area-averaging the RGB image equals blending object and background colours by the
+    mask's coverage of each output pixel, which is what is computed (one channel, not three).
+    """
+    factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(FACTOR_SIZES))
+    if NATIVE % resolution:
+        raise ValueError(f"resolution {resolution} must divide {NATIVE}")
+    f = NATIVE // resolution
+    out = np.empty((len(factors), 3, resolution, resolution), np.uint8)
+    for start in range(0, len(factors), CHUNK):
+        fc = factors[start:start + CHUNK]
+        cover = render_mask(fc).reshape(len(fc), 1, resolution, f, resolution, f).mean(axis=(3, 5), dtype=np.float32)
+        bg, obj = BG_RGB[fc[:, 0]][:, :, None, None], OBJ_RGB[fc[:, 1]][:, :, None, None]
+        out[start:start + CHUNK] = np.clip(np.rint(bg + cover * (obj - bg)), 0, 255)
+    return out
+
+
+@dataclass
+class ColorShapesParams(SourceParams):
+    n_train: int = check(20000, positive)
+    n_val: int = check(1000, positive)
+    n_test: int = check(5000, positive)
+    resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
+
+    def validate(self, key: str) -> None:
+        total = self.n_train + self.n_val + self.n_test
+        if total > GRID:
+            raise ConfigError(f"{key}.n_train", f"n_train + n_val + n_test = {total} exceeds the {GRID} colour-shapes factor combinations.", "lower the split sizes.")
+        if self.resolution > NATIVE:
+            raise ConfigError(f"{key}.resolution", f"{self.resolution} exceeds colour shapes' native 64x64.", "use 16, 32 or 64.")
+
+
+@SOURCES.register("colorshapes")
+class ColorShapes(DataSource):
+    Params = ColorShapesParams
+
+    @classmethod
+    def channels(cls, params) -> int:
+        return 3
+
+    def info(self) -> SourceInfo:
+        return SourceInfo(3, self.params.resolution, list(FACTOR_NAMES), list(FACTOR_NAMES), list(FACTOR_SIZES),
+                          {"shape": list(SHAPES)}, ["scale", "orientation", "pos_x", "pos_y"])
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        return render(factors, self.params.resolution)
+
+    def _indices(self) -> dict[str, np.ndarray]:
+        """Distinct grid points shared out to the splits, so the splits are disjoint."""
+        sizes = self.split_sizes()
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC5]))
+        flat = rng.choice(GRID, size=sum(sizes.values()), replace=False)
+        bounds = np.cumsum([0] + [sizes[s] for s in SPLITS])
+        return {s: flat[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
+
+    def split(self, name: str) -> Split:
+        factors = np.stack(np.unravel_index(self._indices()[name], FACTOR_SIZES), axis=1).astype(np.int64)
+        return Split(self.render(factors), factors)
