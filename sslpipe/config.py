@@ -126,7 +126,7 @@ def build(cls, mapping: dict | None, key: str):
                 problem = c(value)
                 if problem:
                     help_ = f.metadata.get("help", "")
-                    raise ConfigError(sub, f"{value!r} {problem}.", help_ or f"set {sub} to a valid value.")
+                    raise ConfigError(sub, f"{mapping[name]!r} {problem}.", help_ or f"set {sub} to a valid value.")
         kwargs[name] = value
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)

@@ -73,3 +73,18 @@ def test_method_step_overrides_and_scale():
     cfg = from_raw(raw)
     assert cfg.method_train("simclr").steps == 50
     assert stage_param_keys("pretrain", "dsprites", "simclr")[-1] == "methods.simclr"
+
+
+def test_params_yaml_lists_every_parameter_of_every_method_it_configures():
+    """params.yaml is the single source of every parameter: no method runs on a hidden default."""
+    import dataclasses
+
+    from sslpipe.methods.base import METHODS
+
+    def keys(d, prefix=""):
+        return {f"{prefix}{k}" for k, v in d.items()} | {x for k, v in d.items() if isinstance(v, dict) for x in keys(v, f"{prefix}{k}.")}
+
+    for name, section in RAW["methods"].items():
+        defaults = dataclasses.asdict(METHODS.get(name).Params())
+        missing = keys(defaults) - keys(section or {})
+        assert not missing, f"methods.{name} lacks {sorted(missing)} (see `sslpipe defaults {name}`)"

@@ -31,6 +31,11 @@ MoCoV2Views = views_with("MoCoV2Views", crop_scale=[0.4, 1.0], blur_p=0.5)
 
 
 # --- shared parts ----------------------------------------------------------------------
+def budget_steps(n: int):
+    """A method's default ``steps``: measured to take about 12 s on 2 CPU cores (batch 128, 32x32 grey)."""
+    return check(n, non_negative, help="training steps of this method (overrides train.steps); default is about 12 s on 2 CPU cores.")
+
+
 class FeatureQueue(nn.Module):
     """A first-in-first-out queue of ``size`` unit vectors, stored as buffers (checkpointed).
 
@@ -85,11 +90,15 @@ class TwoViewMethod(Method):
         self.projector = mlp(ctx.code_dim, params.proj_hidden, params.proj_dim, last_bn=self.projector_last_bn)
         self.augment = build_views(params.views, ctx.channels, ctx.resolution)
 
+    def views(self, x: torch.Tensor) -> torch.Tensor:
+        """Two random views of every image, stacked: [2B, C, R, R]."""
+        return self.augment(torch.cat([x, x]))
+
     def embed(self, views: torch.Tensor) -> torch.Tensor:
         return self.projector(self.encoder(views))
 
     def loss(self, x):
-        z1, z2 = self.embed(self.augment(torch.cat([x, x]))).chunk(2)
+        z1, z2 = self.embed(self.views(x)).chunk(2)
         loss = self.objective(z1, z2)
         with torch.no_grad():
             cos = F.cosine_similarity(z1, z2, dim=1).mean().item()
@@ -106,6 +115,7 @@ class SimCLR(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(300)
         temperature: float = check(0.5, positive, help="NT-Xent temperature, e.g. 0.5.")
 
     def objective(self, z1, z2):
@@ -167,6 +177,7 @@ class Contrastive(PairMethod):
 
     @dataclass
     class Params(PairParams):
+        steps: int | None = budget_steps(300)
         margin: float = check(1.0, in_range(0, 2, lo_open=True), help="distance margin on the unit sphere (0, 2].")
 
     def pair_loss(self, z1, z2, negatives):
@@ -179,6 +190,7 @@ class Triplet(PairMethod):
 
     @dataclass
     class Params(PairParams):
+        steps: int | None = budget_steps(325)
         margin: float = check(0.5, positive, help="squared-distance margin on the unit sphere, e.g. 0.2-1.0.")
         mining: str = check("semi_hard", one_of(*TRIPLET_MINING))
 
@@ -192,6 +204,7 @@ class Lifted(PairMethod):
 
     @dataclass
     class Params(PairParams):
+        steps: int | None = budget_steps(300)
         margin: float = check(1.0, positive, help="distance margin on the unit sphere, e.g. 1.0.")
         smooth: bool = check(True, help="log-sum-exp relaxation (Song et al. Eq. 4) instead of the hard max.")
 
@@ -211,6 +224,7 @@ class NPair(PairMethod):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(300)
         l2_reg: float = check(0.002, non_negative, help="weight of the embedding-norm regularizer (Sohn 2016: 0.002).")
 
     def pair_loss(self, z1, z2, negatives):
@@ -236,6 +250,7 @@ class MoCo(Method):
 
     @dataclass
     class Params(MethodParams):
+        steps: int | None = budget_steps(425)
         queue_size: int = check(4096, positive, help="negatives kept in the queue (MoCo: 65536 on ImageNet).")
         momentum: float = check(0.99, in_range(0, 1), help="key-encoder momentum m (MoCo: 0.999 for long runs).")
         temperature: float = check(0.1, positive, help="InfoNCE temperature (MoCo v1: 0.07, v2: 0.2).")
@@ -265,8 +280,12 @@ class MoCo(Method):
         k[perm] = torch.cat(groups).to(k.dtype)
         return F.normalize(k, dim=1)
 
+    def views(self, x: torch.Tensor) -> torch.Tensor:
+        """Query views then key views: [2B, C, R, R]."""
+        return torch.cat(view_pair(self.augment, x))
+
     def loss(self, x):
-        x_q, x_k = view_pair(self.augment, x)
+        x_q, x_k = self.views(x).chunk(2)
         q = F.normalize(self.projector(self.encoder(x_q)), dim=1)
         k = self.keys(x_k)
         loss = info_nce(q, k, self.queue.keys.clone(), self.params.temperature)
@@ -290,6 +309,7 @@ class MoCoV2(MoCo):
 
     @dataclass
     class Params(MoCo.Params):
+        steps: int | None = budget_steps(400)
         temperature: float = check(0.2, positive, help="InfoNCE temperature (MoCo v2: 0.2).")
         proj_hidden: int = check(128, positive)
         views: MoCoV2Views = field(default_factory=MoCoV2Views)

@@ -20,6 +20,7 @@ from ..config import check, positive
 from ..errors import ConfigError
 from ..losses import info_nce
 from .base import METHODS, Method, MethodParams
+from .contrastive import budget_steps
 
 #: CPC's own views: no crop (the grid is the spatial task), flips and brightness/contrast.
 CPCViews = views_with("CPCViews", crop_scale=[1.0, 1.0], crop_ratio=[1.0, 1.0], blur_p=0.0)
@@ -91,6 +92,7 @@ class CPC(Method):
 
     @dataclass
     class Params(MethodParams):
+        steps: int | None = budget_steps(425)
         patch_size: int = check(8, positive, help="patch side in pixels (a power of 2, at least 4); patches overlap by half.")
         steps_ahead: int = check(2, positive, help="predict the rows 1..K below (K = steps_ahead).")
         context_dim: int = check(64, positive, help="channels of the context network.")
@@ -113,8 +115,11 @@ class CPC(Method):
         self.predictors = nn.ModuleList(nn.Conv2d(p.context_dim, ctx.code_dim, 1) for _ in range(p.steps_ahead))
         self.augment = build_views(p.views, ctx.channels, ctx.resolution)
 
+    def views(self, x: torch.Tensor) -> torch.Tensor:
+        return self.augment(x)
+
     def loss(self, x):
-        z = self.encoder.codes(self.augment(x))  # [B, D, G, G]
+        z = self.encoder.codes(self.views(x))  # [B, D, G, G]
         c = self.context(z)
         logs, total = {}, 0.0
         for k, predict in enumerate(self.predictors, start=1):

@@ -15,7 +15,7 @@ from ..config import check, in_range, non_negative, positive
 from ..losses import barlow_twins_loss, negative_cosine, vicreg_terms
 from ..models.heads import mlp
 from .base import METHODS
-from .contrastive import TwoViewMethod, TwoViewParams, ema_update, momentum_copy
+from .contrastive import TwoViewMethod, TwoViewParams, budget_steps, ema_update, momentum_copy
 
 
 class _Predicted(TwoViewMethod):
@@ -39,6 +39,7 @@ class BYOL(_Predicted):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(275)
         pred_hidden: int = check(128, positive, help="hidden width of the predictor MLP.")
         momentum: float = check(0.99, in_range(0, 1), help="target-network momentum tau (BYOL: 0.996).")
 
@@ -48,7 +49,7 @@ class BYOL(_Predicted):
         self.target_projector = momentum_copy(self.projector)
 
     def loss(self, x):
-        views = self.augment(torch.cat([x, x]))
+        views = self.views(x)
         p1, p2 = self.predictor(self.embed(views)).chunk(2)
         with torch.no_grad():
             t1, t2 = self.target_projector(self.target_encoder(views)).chunk(2)
@@ -72,10 +73,11 @@ class SimSiam(_Predicted):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(375)
         pred_hidden: int = check(32, positive, help="predictor bottleneck width (SimSiam: proj_dim / 4).")
 
     def loss(self, x):
-        z1, z2 = self.embed(self.augment(torch.cat([x, x]))).chunk(2)
+        z1, z2 = self.embed(self.views(x)).chunk(2)
         p1, p2 = self.predictor(torch.cat([z1, z2])).chunk(2)
         loss = (negative_cosine(p1, z2) + negative_cosine(p2, z1)) / 2
         with torch.no_grad():
@@ -91,6 +93,7 @@ class BarlowTwins(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(375)
         lambd: float = check(0.02, positive, help="off-diagonal weight (paper: 0.005 at 8192 dims; about 1/proj_dim).")
         proj_dim: int = check(128, positive)
 
@@ -106,13 +109,14 @@ class VICReg(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
+        steps: int | None = budget_steps(350)
         sim_coeff: float = check(25.0, non_negative, help="invariance weight lambda (paper: 25).")
         std_coeff: float = check(25.0, non_negative, help="variance weight mu (paper: 25).")
         cov_coeff: float = check(1.0, non_negative, help="covariance weight nu (paper: 1).")
         proj_dim: int = check(128, positive)
 
     def loss(self, x):
-        z1, z2 = self.embed(self.augment(torch.cat([x, x]))).chunk(2)
+        z1, z2 = self.embed(self.views(x)).chunk(2)
         inv, var, cov = vicreg_terms(z1, z2)
         p = self.params
         loss = p.sim_coeff * inv + p.std_coeff * var + p.cov_coeff * cov

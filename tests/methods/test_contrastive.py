@@ -73,6 +73,7 @@ def test_method_builds_from_params_and_encodes_to_code_dim(name):
     x = shapes(8)
     loss, logs = m.loss(x)
     assert loss.dim() == 0 and torch.isfinite(loss)
+    assert m.views(x).shape == (16, 1, 16, 16)  # two views per image (for sslpipe bench)
     m.eval()
     assert m.encode(x).shape == (8, TINY.code_dim)  # the backbone output is the representation
     assert isinstance(m.params.views, ViewConfig)

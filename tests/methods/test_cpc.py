@@ -48,6 +48,7 @@ def test_cpc_encodes_to_code_dim_and_learns():
     x = shapes(8)
     loss, logs = m.loss(x)
     assert torch.isfinite(loss) and set(logs) == {"loss_step1", "loss_step2"}
+    assert m.views(x).shape == x.shape
     m.eval()
     assert m.encode(x).shape == (8, SMALL.code_dim)
     assert_learns(make("cpc", SMALL, 16, patch_size=4), shapes(32))

@@ -14,6 +14,7 @@ def test_method_builds_and_encodes_to_code_dim(name):
     loss, logs = m.loss(x)
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert all(isinstance(v, float) for v in logs.values())
+    assert m.views(x).shape == (16, 1, 16, 16)  # two views per image (for sslpipe bench)
     m.eval()
     assert m.encode(x).shape == (8, TINY.code_dim)
 
