@@ -45,7 +45,7 @@ def _fmt(v) -> str:
 
 
 TABLE_METRICS = ["linear/{t}", "knn/{t}", "mlp/{t}", "lowshot/lr@100/{t}", "kmeans/nmi/{t}", "alignment", "uniformity",
-                 "mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"]
+                 "mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity", "interp/manifold_ratio"]
 
 
 def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> str:
@@ -74,12 +74,25 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> s
         if losers:
             lines.append("Methods that do not beat random_init at the default size: " + ", ".join(f"{c['dataset']}/{c['method']}" for c in losers) + ".")
             for c in losers:
-                if notes and c["method"] in notes:
-                    lines.append(f"- {c['method']}: {notes[c['method']]}")
+                note = (notes or {}).get(f"{c['dataset']}/{c['method']}") or (notes or {}).get(c["method"])
+                if note:
+                    lines.append(f"- {c['dataset']}/{c['method']}: {note}")
         else:
             lines.append("Every trained method beats random_init on its headline probe.")
         lines.append("")
     return "\n".join(lines)
+
+
+def training_notes(rows: list[dict]) -> dict[str, str]:
+    """What was tried for each encoder, from its training summary: steps and the loss it reached."""
+    notes = {}
+    for r in rows:
+        t = r.get("training")
+        if t:
+            notes[f"{r['dataset']}/{r['method']}"] = (
+                f"trained {t['steps']} steps, training loss {t['first_loss']:.4g} -> {t['last_loss']:.4g} "
+                f"(curve: logs/{r['dataset']}/{r['method']}/train.csv; parameters: methods.{r['method']} in params.yaml).")
+    return notes
 
 
 def metric_matrix(rows: list[dict], min_coverage: float = 1.0) -> tuple[list[str], np.ndarray]:

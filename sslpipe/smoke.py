@@ -36,6 +36,8 @@ def smoke_env(dest: Path) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{dest / 'mlflow.db'}"
+    # the copy's own package first: edits in the source tree during the run do not leak in
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(dest), env.get("PYTHONPATH", "")]))
     env.setdefault("GIT_AUTHOR_NAME", "sslpipe"), env.setdefault("GIT_AUTHOR_EMAIL", "smoke@sslpipe.local")
     env.setdefault("GIT_COMMITTER_NAME", "sslpipe"), env.setdefault("GIT_COMMITTER_EMAIL", "smoke@sslpipe.local")
     return env

@@ -45,7 +45,9 @@ def seed_everything(seed: int, threads: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():
+        # CPU kernels are already deterministic; the call itself imports torch._dynamo (~1.5 s per stage)
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if threads > 0:
         # Oversubscribed cores make torch's OpenMP workers spin: 2-thread throughput fell from
         # 5.6k to 0.4k images/s with another busy process on a 2-core machine. Limit BLAS too.

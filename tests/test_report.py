@@ -36,3 +36,13 @@ def test_rank_correlation_is_spearman_over_encoders():
     keys, corr = rank_correlation(r)
     assert keys == ["m1", "m2", "m3"]
     assert np.allclose(corr, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]])
+
+
+def test_losers_are_reported_with_what_was_tried():
+    from sslpipe.report import training_notes
+
+    r = rows()
+    r[2]["training"] = {"steps": 200, "first_loss": 1.386, "last_loss": 0.42}
+    md = summary_markdown(r, training_notes(r))
+    assert "- dsprites/rotation: trained 200 steps, training loss 1.386 -> 0.42" in md
+    assert "dsprites/beta_vae:" not in md  # winners need no excuse

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA, FastICA
 from torch import nn
 
 from ..config import check, positive
@@ -88,6 +86,8 @@ class PCABaseline(PixelBaseline):
         self.encoder = AffineCode(self.n_pixels, ctx.code_dim)
 
     def fit_pixels(self, pixels):
+        from sklearn.decomposition import PCA  # lazy: every stage imports the method registry
+
         pca = PCA(self.ctx.code_dim, random_state=self.ctx.seed).fit(pixels)
         self._store(self.encoder.mean, pca.mean_)
         self._store(self.encoder.components, pca.components_)
@@ -115,6 +115,8 @@ class ICABaseline(PixelBaseline):
         self.register_buffer("mixing", torch.zeros(self.n_pixels, ctx.code_dim))
 
     def fit_pixels(self, pixels):
+        from sklearn.decomposition import FastICA
+
         ica = FastICA(self.ctx.code_dim, whiten="unit-variance", max_iter=self.params.max_iter, random_state=self.ctx.seed)
         ica.fit(pixels)
         self._store(self.encoder.mean, ica.mean_)
@@ -146,6 +148,8 @@ class KMeansBaseline(PixelBaseline):
         self.encoder = NearestCentroid(self.n_pixels, self.k)
 
     def fit_pixels(self, pixels):
+        from sklearn.cluster import KMeans
+
         km = KMeans(self.k, n_init=self.params.n_init, random_state=self.ctx.seed).fit(pixels)
         self._store(self.encoder.centroids, km.cluster_centers_)
         return {"inertia_per_image": float(km.inertia_ / len(pixels))}

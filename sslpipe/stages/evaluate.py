@@ -25,6 +25,19 @@ def _save_fig(run, fig, path) -> None:
     plt.close(fig)
 
 
+def training_summary(curve) -> dict | None:
+    """Steps and first/last training loss from pretrain's curve (a sibling output of the model file)."""
+    import csv
+
+    if not curve.exists():
+        return None
+    with open(curve, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("loss")]
+    if not rows:
+        return None
+    return {"steps": int(float(rows[-1]["step"])), "first_loss": float(rows[0]["loss"]), "last_loss": float(rows[-1]["loss"])}
+
+
 def run(cfg: Config, dataset: str, method_name: str) -> None:
     cfg.run(dataset, method_name)
     seed = cfg.study.seed
@@ -42,11 +55,14 @@ def run(cfg: Config, dataset: str, method_name: str) -> None:
     with stage_run(cfg, "evaluate", dataset, method_name) as run:
         t0 = time.perf_counter()
         metrics = evaluate_encoder(emb, cfg.evaluate, seed, sampler=sampler, encode=encode if sampler else None)
+        if method.has_decoder:
+            metrics.update(_interpolation(method, manifest, seed, device))
         seconds = time.perf_counter() - t0
         run.log_metrics(metrics)
         run.log_metrics({"evaluate/seconds": seconds})
         out = paths.metrics_file(dataset, method_name)
-        write_json(out, {"dataset": dataset, "method": method_name, "family": method.family, "metrics": metrics})
+        write_json(out, {"dataset": dataset, "method": method_name, "family": method.family, "metrics": metrics,
+                         "training": training_summary(paths.train_log(dataset, method_name))})
         run.log_artifact(out)
         plots = paths.plots_dir(dataset, method_name)
         n = min(cfg.report.scatter_points, len(emb.test_z))
@@ -55,6 +71,15 @@ def run(cfg: Config, dataset: str, method_name: str) -> None:
         if method.has_decoder:
             _decoder_plots(run, method, source, manifest, plots, device)
     print(f"{dataset}/{method_name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
+
+
+def _interpolation(method, manifest, seed: int, device) -> dict[str, float]:
+    """Do decoded midpoints of encoded test pairs stay on the data manifold? (interp/* keys)"""
+    from ..data.loader import load_split
+    from ..evaluate.interpolation import interpolation_metrics
+
+    images, _ = load_split(paths.shard_dir(manifest["dataset"]), manifest, "test", limit=1000)
+    return interpolation_metrics(method, images, n_pairs=300, seed=seed, device=device)
 
 
 def _decoder_plots(run, method, source, manifest, plots, device) -> None:

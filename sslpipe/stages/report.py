@@ -7,7 +7,7 @@ from .. import paths
 from ..config import Config
 from ..errors import DataError
 from ..io import atomic_path, read_json, write_json, write_text
-from ..report import label_efficiency_figure, rank_correlation, rank_correlation_figure, summary_markdown
+from ..report import label_efficiency_figure, rank_correlation, rank_correlation_figure, summary_markdown, training_notes
 from .common import stage_run
 
 
@@ -18,19 +18,20 @@ def run(cfg: Config) -> None:
         if not f.exists():
             raise DataError(f"missing metrics {f}. Fix: run `dvc repro evaluate@{r.dataset}-{r.method}`.")
         m = read_json(f)
-        rows.append({"dataset": r.dataset, "method": r.method, "family": m.get("family", ""), "metrics": m["metrics"]})
+        rows.append({"dataset": r.dataset, "method": r.method, "family": m.get("family", ""), "metrics": m["metrics"], "training": m.get("training")})
     out = paths.REPORTS
     with stage_run(cfg, "report") as run:
         write_json(out / "summary.json", {"rows": rows})
         datasets = dict.fromkeys(r["dataset"] for r in rows)
         write_json(out / "metrics.json", {ds: {r["method"]: r["metrics"] for r in rows if r["dataset"] == ds} for ds in datasets})
-        write_text(out / "summary.md", summary_markdown(rows))
+        write_text(out / "summary.md", summary_markdown(rows, training_notes(rows)))
         figures = {}
-        keys, corr = rank_correlation(rows)
-        if keys:
-            figures["rank_correlation.png"] = rank_correlation_figure(keys, corr, "Spearman rank correlation of metrics across all encoders")
-            write_json(out / "figures" / "rank_correlation.json", {"metrics": keys, "spearman": corr})
         for ds in cfg.study.datasets:
+            ds_rows = [r for r in rows if r["dataset"] == ds]
+            keys, corr = rank_correlation(ds_rows)
+            if keys:
+                figures[f"rank_correlation_{ds}.png"] = rank_correlation_figure(keys, corr, f"{ds}: Spearman rank correlation of metrics across its {len(ds_rows)} encoders")
+                write_json(out / "figures" / f"rank_correlation_{ds}.json", {"metrics": keys, "encoders": [r["method"] for r in ds_rows], "spearman": corr})
             figures[f"label_efficiency_{ds}.png"] = label_efficiency_figure(rows, ds)
         for name, fig in figures.items():
             with atomic_path(out / "figures" / name) as tmp:
