@@ -1,0 +1,95 @@
+"""Sampling-based disentanglement scores: BetaVAE (Higgins et al. 2017) and FactorVAE (Kim & Mnih 2018).
+
+Both draw batches in which one factor is held fixed, render them with the dataset's renderer
+(``sampler.sample_factors`` / ``sampler.render``) and encode them (``encode``: uint8 images ->
+codes [N, D], the encoder mean).  Defaults follow Locatello et al. (2019): batches of 64,
+10,000 training and 5,000 evaluation points, 10,000 samples for FactorVAE's global variances.
+The study's default evaluate config lowers the sizes to fit its CPU budget (see params.yaml).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+CHUNK = 4096  # images rendered and encoded at once
+
+
+def encode_factors(sampler, encode, factors: np.ndarray) -> np.ndarray:
+    """Codes of the images rendered for ``factors`` [N, K], in chunks."""
+    return np.concatenate([np.asarray(encode(sampler.render(factors[i:i + CHUNK])), dtype=np.float64)
+                           for i in range(0, len(factors), CHUNK)])
+
+
+def fixed_factor_batches(sampler, n_points: int, batch_size: int, rng: np.random.Generator, pairs: bool):
+    """Factor rows for ``n_points`` batches, each with one random factor k fixed.
+
+    ``pairs``: BetaVAE's layout, two rows per batch element sharing factor k
+    ([n_points, 2, batch_size, K]); otherwise FactorVAE's, one batch where every row shares
+    the first row's value of k ([n_points, batch_size, K]).  Returns (factors, k).
+    """
+    sizes = np.asarray(sampler.info().factor_sizes)
+    k = rng.integers(0, len(sizes), n_points)
+    if pairs:
+        f = sampler.sample_factors(n_points * 2 * batch_size, rng).reshape(n_points, 2, batch_size, -1)
+        f[np.arange(n_points), 1, :, k] = f[np.arange(n_points), 0, :, k]
+    else:
+        f = sampler.sample_factors(n_points * batch_size, rng).reshape(n_points, batch_size, -1)
+        f[np.arange(n_points), :, k] = f[np.arange(n_points), 0, k][:, None]
+    return f, k
+
+
+def _beta_vae_features(sampler, encode, n_points, batch_size, rng):
+    f, k = fixed_factor_batches(sampler, n_points, batch_size, rng, pairs=True)
+    z = encode_factors(sampler, encode, f.reshape(-1, f.shape[-1])).reshape(n_points, 2, batch_size, -1)
+    return np.abs(z[:, 0] - z[:, 1]).mean(axis=1), k
+
+
+def beta_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000, seed: int = 0) -> dict[str, float]:
+    """BetaVAE score (Higgins et al. 2017): accuracy of a linear classifier that names the fixed factor.
+
+    Each point is a batch of ``batch_size`` pairs sharing factor k (the others random); its
+    feature is the mean over the batch of |z1 - z2|.  Logistic regression is trained on
+    ``n_train`` points and scored on ``n_eval``.  A code whose dimensions each track one factor
+    makes the fixed factor's dimension(s) near zero: score near 1.  Chance is 1 / K.
+    """
+    rng = np.random.default_rng(seed)
+    xtr, ytr = _beta_vae_features(sampler, encode, n_train, batch_size, rng)
+    xte, yte = _beta_vae_features(sampler, encode, n_eval, batch_size, rng)
+    if len(np.unique(ytr)) < 2:
+        return {"betavae": float(np.mean(yte == ytr[0]))}
+    clf = LogisticRegression(max_iter=1000, random_state=seed).fit(xtr, ytr)
+    return {"betavae": float(clf.score(xte, yte)), "betavae/train": float(clf.score(xtr, ytr))}
+
+
+def _factor_vae_votes(sampler, encode, n_points, batch_size, rng, scale, active):
+    f, k = fixed_factor_batches(sampler, n_points, batch_size, rng, pairs=False)
+    z = encode_factors(sampler, encode, f.reshape(-1, f.shape[-1])).reshape(n_points, batch_size, -1)
+    local = z.var(axis=1, ddof=1)[:, active] / scale[active]
+    return np.flatnonzero(active)[local.argmin(axis=1)], k
+
+
+def factor_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000,
+                     n_var_est: int = 10_000, prune: float = 0.05, seed: int = 0) -> dict[str, float]:
+    """FactorVAE score (Kim & Mnih 2018): majority-vote accuracy of "fixed factor <- quietest dimension".
+
+    Codes are divided by their global standard deviation (from ``n_var_est`` samples);
+    dimensions with std < ``prune`` are inactive (collapsed).  For a batch with factor k fixed,
+    the vote is the active dimension of least normalized variance; the classifier maps each
+    dimension to the factor it most often votes for (on ``n_train`` batches) and is scored on
+    ``n_eval``.  With no active dimension the score is 0.
+    """
+    rng = np.random.default_rng(seed)
+    z = encode_factors(sampler, encode, sampler.sample_factors(n_var_est, rng))
+    scale = z.std(axis=0, ddof=1)
+    active = scale >= prune
+    if not active.any():
+        return {"factorvae": 0.0, "factorvae/active_dims": 0.0}
+    n_factors = len(sampler.info().factor_sizes)
+    dims, k = _factor_vae_votes(sampler, encode, n_train, batch_size, rng, scale**2, active)
+    votes = np.zeros((z.shape[1], n_factors), np.int64)
+    np.add.at(votes, (dims, k), 1)
+    classifier = votes.argmax(axis=1)  # dimension -> factor
+    train_acc = votes.max(axis=1).sum() / max(votes.sum(), 1)
+    dims, k = _factor_vae_votes(sampler, encode, n_eval, batch_size, rng, scale**2, active)
+    return {"factorvae": float(np.mean(classifier[dims] == k)), "factorvae/train": float(train_acc),
+            "factorvae/active_dims": float(active.sum())}
