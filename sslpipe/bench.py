@@ -69,7 +69,8 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> Non
     names = methods or [r.method for r in cfg.runs() if r.dataset == dataset]
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset} {info['channels']}x{info['resolution']}x{info['resolution']}")
     print(f"(a) read shards: {read_rate(shard_dir, manifest):,.0f} images/s")
-    print(f"{'method':16s} {'(b) views':>12s} {'(c) synthetic':>14s} {'(d) shards':>12s} {'(d)/(c)':>8s}")
+    print(f"{'method':16s} {'(b) views':>12s} {'(c) synthetic':>14s} {'(d) shards':>12s} {'(d)/(c)':>8s} {'steps':>6s} {'train s':>8s}")
+    total = 0.0
     for name in names:
         tcfg = cfg.method_train(name)
         method = build_method(name, cfg.methods[name], MethodContext(info["channels"], info["resolution"], cfg.backbone, cfg.study.seed)).to(device)
@@ -88,4 +89,7 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> Non
         c = step_rate(method, tcfg, cycle(), device, steps)
         d = step_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
         vtxt = f"{views:,.0f}" if views else "-"
-        print(f"{name:16s} {vtxt:>12s} {c:>14,.0f} {d:>12,.0f} {d / c:>8.2f}")
+        seconds = tcfg.steps * tcfg.batch_size / d  # the pretrain stage's training time at this rate
+        total += seconds
+        print(f"{name:16s} {vtxt:>12s} {c:>14,.0f} {d:>12,.0f} {d / c:>8.2f} {tcfg.steps:>6d} {seconds:>8.1f}")
+    print(f"training time of these methods at their configured steps: {total:.0f} s (stage start-up and evaluation not included)")

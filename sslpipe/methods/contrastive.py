@@ -115,7 +115,7 @@ class SimCLR(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(300)
+        steps: int | None = budget_steps(185)
         temperature: float = check(0.5, positive, help="NT-Xent temperature, e.g. 0.5.")
 
     def objective(self, z1, z2):
@@ -177,7 +177,7 @@ class Contrastive(PairMethod):
 
     @dataclass
     class Params(PairParams):
-        steps: int | None = budget_steps(300)
+        steps: int | None = budget_steps(200)
         margin: float = check(1.0, in_range(0, 2, lo_open=True), help="distance margin on the unit sphere (0, 2].")
 
     def pair_loss(self, z1, z2, negatives):
@@ -190,7 +190,7 @@ class Triplet(PairMethod):
 
     @dataclass
     class Params(PairParams):
-        steps: int | None = budget_steps(325)
+        steps: int | None = budget_steps(170)
         margin: float = check(0.5, positive, help="squared-distance margin on the unit sphere, e.g. 0.2-1.0.")
         mining: str = check("semi_hard", one_of(*TRIPLET_MINING))
 
@@ -204,7 +204,7 @@ class Lifted(PairMethod):
 
     @dataclass
     class Params(PairParams):
-        steps: int | None = budget_steps(300)
+        steps: int | None = budget_steps(180)
         margin: float = check(1.0, positive, help="distance margin on the unit sphere, e.g. 1.0.")
         smooth: bool = check(True, help="log-sum-exp relaxation (Song et al. Eq. 4) instead of the hard max.")
 
@@ -224,7 +224,7 @@ class NPair(PairMethod):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(300)
+        steps: int | None = budget_steps(190)
         l2_reg: float = check(0.002, non_negative, help="weight of the embedding-norm regularizer (Sohn 2016: 0.002).")
 
     def pair_loss(self, z1, z2, negatives):
@@ -250,7 +250,7 @@ class MoCo(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = budget_steps(425)
+        steps: int | None = budget_steps(235)
         queue_size: int = check(4096, positive, help="negatives kept in the queue (MoCo: 65536 on ImageNet).")
         momentum: float = check(0.99, in_range(0, 1), help="key-encoder momentum m (MoCo: 0.999 for long runs).")
         temperature: float = check(0.1, positive, help="InfoNCE temperature (MoCo v1: 0.07, v2: 0.2).")
@@ -309,7 +309,7 @@ class MoCoV2(MoCo):
 
     @dataclass
     class Params(MoCo.Params):
-        steps: int | None = budget_steps(400)
+        steps: int | None = budget_steps(250)
         temperature: float = check(0.2, positive, help="InfoNCE temperature (MoCo v2: 0.2).")
         proj_hidden: int = check(128, positive)
         views: MoCoV2Views = field(default_factory=MoCoV2Views)

@@ -92,7 +92,7 @@ class CPC(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = budget_steps(425)
+        steps: int | None = budget_steps(220)
         patch_size: int = check(8, positive, help="patch side in pixels (a power of 2, at least 4); patches overlap by half.")
         steps_ahead: int = check(2, positive, help="predict the rows 1..K below (K = steps_ahead).")
         context_dim: int = check(64, positive, help="channels of the context network.")

@@ -149,7 +149,7 @@ class AnnealedVAE(VariationalAutoencoder):
     class Params(VAEParams):
         gamma: float = check(100.0, non_negative, help="weight of the capacity constraint (Burgess et al. use 1000).")
         c_max: float = check(15.0, non_negative, help="final KL capacity in nats.")
-        capacity_steps: int = check(300, positive, help="steps over which the capacity rises from 0 to c_max (about the training steps).")
+        capacity_steps: int = check(450, positive, help="steps over which the capacity rises from 0 to c_max (about the training steps).")
 
     def capacity(self) -> float:
         return self.params.c_max * min(1.0, int(self.steps_done) / self.params.capacity_steps)

@@ -39,7 +39,7 @@ class BYOL(_Predicted):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(275)
+        steps: int | None = budget_steps(155)
         pred_hidden: int = check(128, positive, help="hidden width of the predictor MLP.")
         momentum: float = check(0.99, in_range(0, 1), help="target-network momentum tau (BYOL: 0.996).")
 
@@ -73,7 +73,7 @@ class SimSiam(_Predicted):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(375)
+        steps: int | None = budget_steps(185)
         pred_hidden: int = check(32, positive, help="predictor bottleneck width (SimSiam: proj_dim / 4).")
 
     def loss(self, x):
@@ -93,7 +93,7 @@ class BarlowTwins(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(375)
+        steps: int | None = budget_steps(225)
         lambd: float = check(0.02, positive, help="off-diagonal weight (paper: 0.005 at 8192 dims; about 1/proj_dim).")
         proj_dim: int = check(128, positive)
 
@@ -109,7 +109,7 @@ class VICReg(TwoViewMethod):
 
     @dataclass
     class Params(TwoViewParams):
-        steps: int | None = budget_steps(350)
+        steps: int | None = budget_steps(205)
         sim_coeff: float = check(25.0, non_negative, help="invariance weight lambda (paper: 25).")
         std_coeff: float = check(25.0, non_negative, help="variance weight mu (paper: 25).")
         cov_coeff: float = check(1.0, non_negative, help="covariance weight nu (paper: 1).")

@@ -33,7 +33,7 @@ class Rotation(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(200, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(120, non_negative, help="training steps of this method (overrides train.steps).")
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
@@ -76,7 +76,7 @@ class Exemplar(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(690, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(325, non_negative, help="training steps of this method (overrides train.steps).")
         classes: int = check(512, positive, help="number of surrogate classes (seed images), e.g. 512.")
         translate: float = check(0.2, in_range(0, 1), help="max translation as a fraction of the image side.")
         degrees: float = check(20.0, non_negative, help="max rotation in degrees.")
@@ -188,7 +188,7 @@ class RelativePatch(TileTask):
 
     @dataclass
     class Params(TileParams):
-        steps: int | None = check(480, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(335, non_negative, help="training steps of this method (overrides train.steps).")
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
@@ -226,7 +226,7 @@ class Jigsaw(TileTask):
 
     @dataclass
     class Params(TileParams):
-        steps: int | None = check(370, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(240, non_negative, help="training steps of this method (overrides train.steps).")
         batch_size: int | None = check(32, positive, help="puzzles per step (x 9 tiles through the backbone); overrides train.batch_size.")
         permutations: int = check(100, positive, help="size of the permutation set (classes), e.g. 100 as in the paper.")
 
@@ -329,7 +329,7 @@ class Colorization(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(340, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(230, non_negative, help="training steps of this method (overrides train.steps).")
         target: str = check("bins", one_of("bins", "regression"), help="classification over quantized ab bins, or ab regression.")
         bin_size: float = check(10.0, positive, help="ab bin width (the paper: 10 -> 313 in-gamut bins).")
         rebalance: float = check(0.5, in_range(0, 1), help="class-rebalancing lambda (0.5 in the paper; 1 = no rebalancing).")

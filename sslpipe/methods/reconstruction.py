@@ -79,7 +79,7 @@ class Inpainting(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(430, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(205, non_negative, help="training steps of this method (overrides train.steps).")
         mask: str = check("blocks", one_of(*MASKS.names()), help="mask type: central (block), blocks (random blocks) or region (random region).")
         mask_ratio: float = check(0.25, in_range(0, 1, lo_open=True, hi_open=True), help="fraction of the image hidden (the paper: 1/4).")
         fill: float = check(0.0, in_range(0, 1), help="value of the hidden pixels in the input.")
@@ -167,7 +167,7 @@ class DenoisingAE(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(480, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(330, non_negative, help="training steps of this method (overrides train.steps).")
         noise: str = check("masking", one_of("masking", "gaussian"), help="corruption: masking (zero pixels) or gaussian (additive).")
         noise_level: float = check(0.5, in_range(0, 1, hi_open=True), help="fraction of zeroed pixels (masking) or noise std (gaussian).")
         recon_loss: str = check("bce", one_of("bce", "l2"), help="reconstruction loss: bce (cross-entropy, as the paper) or l2.")
@@ -232,7 +232,7 @@ class SplitBrain(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(240, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(150, non_negative, help="training steps of this method (overrides train.steps).")
         loss: str = check("classification", one_of("classification", "regression"), help="cross-channel loss: classification over bins or L2 regression.")
         bin_size: float = check(10.0, positive, help="ab bin width (10 -> 313 bins).")
         l_bins: int = check(50, positive, help="number of lightness bins.")
@@ -291,7 +291,7 @@ class MAE(Method):
 
     @dataclass
     class Params(MethodParams):
-        steps: int | None = check(240, non_negative, help="training steps of this method (overrides train.steps).")
+        steps: int | None = check(165, non_negative, help="training steps of this method (overrides train.steps).")
         mask_ratio: float = check(0.75, in_range(0, 1, hi_open=True), help="fraction of patches masked (the paper: 0.75).")
         norm_pix_loss: bool = check(True, help="normalize each target patch by its mean and std (the paper's default).")
         decoder_dim: int = check(64, positive, help="token size of the decoder (a multiple of 4).")
