@@ -23,8 +23,7 @@ import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
 from ..config import check, positive
-from ..errors import ConfigError
-from .sources import SOURCES, SPLITS, DataSource, SourceInfo, SourceParams, Split, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, resolution_check
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (10, 10, 4, 8, 15, 16, 16)
@@ -118,16 +117,15 @@ class ColorShapesParams(SourceParams):
     resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
 
     def validate(self, key: str) -> None:
-        total = self.n_train + self.n_val + self.n_test
-        if total > GRID:
-            raise ConfigError(f"{key}.n_train", f"n_train + n_val + n_test = {total} exceeds the {GRID} colour-shapes factor combinations.", "lower the split sizes.")
-        if self.resolution > NATIVE:
-            raise ConfigError(f"{key}.resolution", f"{self.resolution} exceeds colour shapes' native 64x64.", "use 16, 32 or 64.")
+        ColorShapes.validate_grid(self, key)
 
 
 @SOURCES.register("colorshapes")
-class ColorShapes(DataSource):
+class ColorShapes(FactorGridSource):
     Params = ColorShapesParams
+    factor_sizes = FACTOR_SIZES
+    native = NATIVE
+    split_salt = 0xC5
 
     @classmethod
     def channels(cls, params) -> int:
@@ -139,15 +137,3 @@ class ColorShapes(DataSource):
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         return render(factors, self.params.resolution)
-
-    def _indices(self) -> dict[str, np.ndarray]:
-        """Distinct grid points shared out to the splits, so the splits are disjoint."""
-        sizes = self.split_sizes()
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC5]))
-        flat = rng.choice(GRID, size=sum(sizes.values()), replace=False)
-        bounds = np.cumsum([0] + [sizes[s] for s in SPLITS])
-        return {s: flat[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
-
-    def split(self, name: str) -> Split:
-        factors = np.stack(np.unravel_index(self._indices()[name], FACTOR_SIZES), axis=1).astype(np.int64)
-        return Split(self.render(factors), factors)

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import check, positive
-from ..errors import ConfigError
-from .sources import SOURCES, SPLITS, DataSource, SourceInfo, SourceParams, Split, downsample, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, downsample, resolution_check
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -78,16 +77,15 @@ class DSpritesParams(SourceParams):
     resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
 
     def validate(self, key: str) -> None:
-        total = self.n_train + self.n_val + self.n_test
-        if total > GRID:
-            raise ConfigError(f"{key}.n_train", f"n_train + n_val + n_test = {total} exceeds the {GRID} dSprites factor combinations.", "lower the split sizes.")
-        if self.resolution > NATIVE:
-            raise ConfigError(f"{key}.resolution", f"{self.resolution} exceeds dSprites' native 64x64.", "use 16, 32 or 64.")
+        DSprites.validate_grid(self, key)
 
 
 @SOURCES.register("dsprites")
-class DSprites(DataSource):
+class DSprites(FactorGridSource):
     Params = DSpritesParams
+    factor_sizes = FACTOR_SIZES
+    native = NATIVE
+    split_salt = 0x5D
 
     @classmethod
     def channels(cls, params) -> int:
@@ -99,15 +97,3 @@ class DSprites(DataSource):
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         return downsample(render_native(factors), self.params.resolution)
-
-    def _indices(self) -> dict[str, np.ndarray]:
-        """Distinct grid points shared out to the splits, so the splits are disjoint."""
-        sizes = self.split_sizes()
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5D]))
-        flat = rng.choice(GRID, size=sum(sizes.values()), replace=False)
-        bounds = np.cumsum([0] + [sizes[s] for s in SPLITS])
-        return {s: flat[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
-
-    def split(self, name: str) -> Split:
-        factors = np.stack(np.unravel_index(self._indices()[name], FACTOR_SIZES), axis=1).astype(np.int64)
-        return Split(self.render(factors), factors)

@@ -109,3 +109,40 @@ def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
         return np.clip(np.rint(x), 0, 255).astype(np.uint8)
     f = resolution // s
     return images.repeat(f, axis=2).repeat(f, axis=3)
+
+
+class FactorGridSource(DataSource):
+    """A source rendered from a grid of factor indices (dsprites, colorshapes).
+
+    Splits are disjoint: distinct grid points drawn without replacement (seeded with
+    ``split_salt``) and shared out to train / val / test; any combination renders on demand.
+    """
+
+    factor_sizes: ClassVar[tuple[int, ...]]
+    native: ClassVar[int] = 64
+    split_salt: ClassVar[int]
+
+    @classmethod
+    def grid_size(cls) -> int:
+        return int(np.prod(cls.factor_sizes))
+
+    @classmethod
+    def validate_grid(cls, params, key: str) -> None:
+        """Refuse more samples than grid points, or a resolution above the native one."""
+        total = params.n_train + params.n_val + params.n_test
+        if total > cls.grid_size():
+            raise ConfigError(f"{key}.n_train", f"n_train + n_val + n_test = {total} exceeds the {cls.grid_size()} {cls.name} factor combinations.", "lower the split sizes.")
+        if params.resolution > cls.native:
+            raise ConfigError(f"{key}.resolution", f"{params.resolution} exceeds {cls.name}' native {cls.native}x{cls.native}.", "use 16, 32 or 64.")
+
+    def _indices(self) -> dict[str, np.ndarray]:
+        sizes = self.split_sizes()
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self.split_salt]))
+        flat = rng.choice(self.grid_size(), size=sum(sizes.values()), replace=False)
+        bounds = np.cumsum([0] + [sizes[s] for s in SPLITS])
+        return {s: flat[bounds[i]:bounds[i + 1]] for i, s in enumerate(SPLITS)}
+
+    def split(self, name: str) -> Split:
+        factors = np.stack(np.unravel_index(self._indices()[name], self.factor_sizes), axis=1).astype(np.int64)
+        return Split(self.render(factors), factors)
+
