@@ -94,7 +94,7 @@ def cmd_preset(args):
 def cmd_smoke(args):
     from .smoke import main
 
-    main(args.runner, args.keep)
+    main(args.runner, args.keep, args.all)
 
 
 def cmd_bench(args):
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
+    sp.add_argument("--all", action="store_true", help="every method of the study (default: one method of every family)")
     sp.add_argument("--keep", default=None, help="scratch directory to use (default: a new temporary one)")
     sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
     sp.add_argument("--dataset", default="dsprites")

@@ -43,9 +43,30 @@ def smoke_env(dest: Path) -> dict:
     return env
 
 
-def prepare(src: Path, dest: Path, preset: str = "smoke") -> dict:
+#: One method of every family (and the baseline): the default smoke study, every stage and
+#: dataset of the graph in a few minutes. ``sslpipe smoke --all`` runs every method.
+FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", "triplet", "simclr", "byol", "colorization"})
+
+
+def restrict_runs(params_path: Path, methods) -> None:
+    """Keep only the study runs of ``methods`` (comments kept)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    data = yaml.load(params_path.read_text())
+    runs = data["study"]["runs"]
+    for key in [k for k, v in runs.items() if v["method"] not in methods]:
+        del runs[key]
+    with open(params_path, "w") as f:
+        yaml.dump(data, f)
+
+
+def prepare(src: Path, dest: Path, preset: str = "smoke", methods=None) -> dict:
+    """A scratch copy of ``src`` with the preset applied (and only ``methods``' runs), committed to git."""
     scratch_copy(src, dest)
     apply_preset(preset, dest / "params.yaml")
+    if methods is not None:
+        restrict_runs(dest / "params.yaml", methods)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)
@@ -54,8 +75,8 @@ def prepare(src: Path, dest: Path, preset: str = "smoke") -> dict:
     return env
 
 
-def run_smoke(src: Path, dest: Path, runner: str = "dvc") -> Path:
-    env = prepare(src, dest)
+def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE) -> Path:
+    env = prepare(src, dest, methods=methods)
     if runner == "dvc":
         _run(["dvc", "repro", "-q"], dest, env)
     else:
@@ -63,10 +84,10 @@ def run_smoke(src: Path, dest: Path, runner: str = "dvc") -> Path:
     return dest / "reports" / "summary.md"
 
 
-def main(runner: str = "dvc", keep: str | None = None) -> None:
+def main(runner: str = "dvc", keep: str | None = None, every_method: bool = False) -> None:
     src = Path.cwd()
     dest = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sslpipe-smoke-"))
     dest.mkdir(parents=True, exist_ok=True)
-    summary = run_smoke(src, dest, runner)
+    summary = run_smoke(src, dest, runner, None if every_method else FAMILY_SAMPLE)
     print(summary.read_text())
     print(f"smoke study in {dest} (MLflow store {dest / 'mlflow.db'})")

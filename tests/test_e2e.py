@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sslpipe.config import load
-from sslpipe.smoke import prepare
+from sslpipe.smoke import FAMILY_SAMPLE, prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ def _sh(cmd, cwd, env, **kw):
 #: are shared out between them, so together they run every registered method while each fits
 #: on one core within a few minutes. Snakemake's graph for the full study equals DVC's
 #: (tests/test_graph.py).
-SHARED = {"random_init", "pca", "rotation", "mae", "beta_vae", "triplet", "simclr", "byol", "colorization"}
+SHARED = set(FAMILY_SAMPLE)
 
 
 def split_methods() -> tuple[set[str], set[str]]:
@@ -37,22 +37,12 @@ def split_methods() -> tuple[set[str], set[str]]:
     return SHARED | set(rest[0::2]), SHARED | set(rest[1::2])
 
 
-def restrict_runs(params_path: Path, methods: set[str]) -> None:
-    import yaml
-
-    raw = yaml.safe_load(params_path.read_text())
-    raw["study"]["runs"] = {k: v for k, v in raw["study"]["runs"].items()
-                            if v["method"] in methods and (v["dataset"] != "digits" or v["method"] in {"random_init", "simclr"})}
-    params_path.write_text(yaml.safe_dump(raw, sort_keys=False))
-
-
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
     """Both smoke studies from scratch, concurrently: snakemake on one core while dvc runs on the other."""
     a, b = tmp_path_factory.mktemp("smoke-dvc"), tmp_path_factory.mktemp("smoke-snakemake")
-    env_a, env_b = prepare(ROOT, a), prepare(ROOT, b)
-    for dest, methods in zip((a, b), split_methods()):
-        restrict_runs(dest / "params.yaml", methods)
+    (methods_a, methods_b) = split_methods()
+    env_a, env_b = prepare(ROOT, a, methods=methods_a), prepare(ROOT, b, methods=methods_b)
     smk = subprocess.Popen([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "1", "-q"],
                            cwd=b, env=env_b, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

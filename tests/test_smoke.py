@@ -1,0 +1,18 @@
+from sslpipe.config import load
+from sslpipe.methods.base import METHODS
+from sslpipe.smoke import FAMILY_SAMPLE, restrict_runs
+
+
+def test_family_sample_holds_one_method_of_every_family():
+    families = {METHODS.get(m).family for m in METHODS.names()}
+    assert {METHODS.get(m).family for m in FAMILY_SAMPLE} == families
+
+
+def test_restrict_runs_keeps_only_those_methods_and_the_comments(tmp_path):
+    src = (__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text()
+    p = tmp_path / "params.yaml"
+    p.write_text(src)
+    restrict_runs(p, {"random_init", "simclr"})
+    cfg = load(p)
+    assert {r.method for r in cfg.runs()} == {"random_init", "simclr"}
+    assert "single source of every parameter" in p.read_text()
