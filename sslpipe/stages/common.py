@@ -11,9 +11,15 @@ def stage_run(cfg: Config, stage: str, dataset: str = "-", method: str = "-") ->
 
 
 def source_from_manifest(manifest: dict):
-    """Rebuild the data source (for its renderer) from the params stored in the shard manifest."""
+    """Rebuild the data source's renderer from the params stored in the shard manifest.
+
+    None for sources without a renderer (digits, folder, cifar10): downstream stages read
+    their shards only, so a moved image folder does not matter after sharding.
+    """
     from ..config import build
-    from ..data.sources import SOURCES
+    from ..data.sources import SOURCES, DataSource
 
     cls = SOURCES.get(manifest["dataset"])
+    if cls.render is DataSource.render:
+        return None
     return cls(build(cls.Params, manifest["params"], f"data.{manifest['dataset']}"), manifest["seed"])

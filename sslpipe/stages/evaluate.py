@@ -47,7 +47,7 @@ def run(cfg: Config, dataset: str, method_name: str) -> None:
     manifest = read_manifest(paths.shard_dir(dataset))
     source = source_from_manifest(manifest)
     method = load_method(paths.model_file(dataset, method_name), device)
-    sampler = source if source.has_renderer and emb.factor_names else None
+    sampler = source if source is not None and emb.factor_names else None
 
     def encode(images: np.ndarray) -> np.ndarray:
         return encode_images(method, images, device)
@@ -69,7 +69,7 @@ def run(cfg: Config, dataset: str, method_name: str) -> None:
         fig = embedding_scatter(emb.test_z[:n], emb.test_targets[:n], emb.target_names, f"{dataset}/{method_name}", cfg.report.projection, seed)
         _save_fig(run, fig, plots / "embedding.png")
         if method.has_decoder:
-            _decoder_plots(run, method, source, manifest, plots, device)
+            _decoder_plots(run, method, manifest, plots, device)
     print(f"{dataset}/{method_name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
 
 
@@ -82,13 +82,10 @@ def _interpolation(method, manifest, seed: int, device) -> dict[str, float]:
     return interpolation_metrics(method, images, n_pairs=300, seed=seed, device=device)
 
 
-def _decoder_plots(run, method, source, manifest, plots, device) -> None:
+def _decoder_plots(run, method, manifest, plots, device) -> None:
     """Traversals, reconstructions and interpolations for models with a decoder."""
-    try:
-        from ..plots import decoders
-    except ImportError:
-        return
     from ..data.loader import load_split
+    from ..plots import decoders
 
     images, _ = load_split(paths.shard_dir(manifest["dataset"]), manifest, "test", limit=16)
     for name, fn in decoders.FIGURES.items():
