@@ -83,15 +83,23 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
-def training_notes(rows: list[dict]) -> dict[str, str]:
-    """What was tried for each encoder, from its training summary: steps and the loss it reached."""
+def training_notes(rows: list[dict], descriptions: dict[str, str] | None = None) -> dict[str, str]:
+    """What was tried for each encoder: steps and the loss it reached, or how it was fitted.
+
+    ``descriptions`` (method -> one line) explains encoders without a training curve, such as
+    the classical baselines fitted in closed form on pixels.
+    """
     notes = {}
     for r in rows:
-        t = r.get("training")
+        t, key, m = r.get("training"), f"{r['dataset']}/{r['method']}", r["method"]
         if t:
-            notes[f"{r['dataset']}/{r['method']}"] = (
+            notes[key] = (
                 f"trained {t['steps']} steps, training loss {t['first_loss']:.4g} -> {t['last_loss']:.4g} "
-                f"(curve: logs/{r['dataset']}/{r['method']}/train.csv; parameters: methods.{r['method']} in params.yaml).")
+                f"(curve: logs/{r['dataset']}/{m}/train.csv; parameters: methods.{m} in params.yaml).")
+        elif m != BASELINE:
+            what = (descriptions or {}).get(m, "").rstrip(".")
+            notes[key] = (f"no gradient training{': ' + what if what else ''}; fitted on the training shards "
+                          f"with methods.{m} in params.yaml.")
     return notes
 
 

@@ -46,3 +46,21 @@ def test_losers_are_reported_with_what_was_tried():
     md = summary_markdown(r, training_notes(r))
     assert "- dsprites/rotation: trained 200 steps, training loss 1.386 -> 0.42" in md
     assert "dsprites/beta_vae:" not in md  # winners need no excuse
+
+
+def test_losers_without_training_curve_say_how_they_were_fitted():
+    from sslpipe.report import training_notes
+
+    r = rows()
+    r[2]["method"], r[2]["training"] = "kmeans", None
+    md = summary_markdown(r, training_notes(r, {"kmeans": "k-means as an encoder-decoder."}))
+    assert "- dsprites/kmeans: no gradient training: k-means as an encoder-decoder; fitted on the training shards" in md
+
+
+def test_every_method_has_a_one_line_description_for_the_summary():
+    from sslpipe.methods.base import METHODS
+    from sslpipe.stages.report import method_descriptions
+
+    names = METHODS.names()
+    described = method_descriptions([{"method": n} for n in names])
+    assert all(len(described[n]) > 20 for n in names), {n: d for n, d in described.items() if len(d) <= 20}

@@ -11,6 +11,13 @@ from ..report import label_efficiency_figure, rank_correlation, rank_correlation
 from .common import stage_run
 
 
+def method_descriptions(rows: list[dict]) -> dict[str, str]:
+    """First docstring line of each method in the study (how an untrained encoder was made)."""
+    from ..methods.base import METHODS
+
+    return {r["method"]: (METHODS.get(r["method"]).__doc__ or "").strip().splitlines()[0] for r in rows}
+
+
 def run(cfg: Config) -> None:
     rows = []
     for r in cfg.runs():
@@ -24,7 +31,7 @@ def run(cfg: Config) -> None:
         write_json(out / "summary.json", {"rows": rows})
         datasets = dict.fromkeys(r["dataset"] for r in rows)
         write_json(out / "metrics.json", {ds: {r["method"]: r["metrics"] for r in rows if r["dataset"] == ds} for ds in datasets})
-        write_text(out / "summary.md", summary_markdown(rows, training_notes(rows)))
+        write_text(out / "summary.md", summary_markdown(rows, training_notes(rows, method_descriptions(rows))))
         figures = {}
         for ds in cfg.study.datasets:
             ds_rows = [r for r in rows if r["dataset"] == ds]

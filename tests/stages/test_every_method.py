@@ -1,0 +1,78 @@
+"""Every run of the default study through the real stage commands, in-process at smoke size.
+
+The dvc and snakemake runners are driven end to end in tests/test_e2e.py on a few methods;
+here each (dataset, method) of the committed params.yaml goes through the same
+``sslpipe shard / pretrain / embed / evaluate / report`` commands the runners call, so every
+registered method is trained, embedded, evaluated and reported while the imports are paid
+once (a subprocess per stage costs ~6 s of imports, tens of minutes over the whole study).
+"""
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from sslpipe import paths
+from sslpipe.cli import main
+from sslpipe.config import load
+from sslpipe.methods.base import METHODS
+from sslpipe.presets import apply_preset
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = [(r.dataset, r.method) for r in load(ROOT / "params.yaml").runs()]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The default study at smoke size in a scratch directory: params, shards and MLflow store."""
+    dest = tmp_path_factory.mktemp("every-method")
+    shutil.copy(ROOT / "params.yaml", dest / "params.yaml")
+    apply_preset("smoke", dest / "params.yaml")
+    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
+    mp.chdir(dest)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{dest / 'mlflow.db'}")
+    try:
+        assert main(["init-tracking"]) == 0
+        cfg = load(dest / "params.yaml")
+        for dataset in cfg.study.datasets:
+            assert main(["shard", dataset]) == 0
+        yield dest, cfg
+    finally:
+        torch.set_num_threads(threads)  # the smoke preset trains on one thread
+        mp.undo()
+
+
+def test_the_default_study_holds_every_registered_method():
+    assert {m for _, m in RUNS} == set(METHODS.names())
+
+
+@pytest.mark.parametrize("dataset,method", RUNS, ids=[f"{d}-{m}" for d, m in RUNS])
+def test_run_trains_embeds_and_evaluates(study, dataset, method):
+    for stage in ("pretrain", "embed", "evaluate"):
+        assert main([stage, dataset, method]) == 0, f"{stage} {dataset} {method} failed"
+    dest, _ = study
+    assert paths.model_file(dataset, method).exists() and paths.embedding_file(dataset, method).exists()
+    metrics = json.loads(paths.metrics_file(dataset, method).read_text())["metrics"]
+    linear = [k for k in metrics if k.startswith("linear/")]
+    assert linear and all(math.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in linear), metrics
+    if dataset != "digits":  # datasets with ground-truth factors get the disentanglement metrics
+        assert {"mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"} <= set(metrics)
+    assert (paths.plots_dir(dataset, method) / "embedding.png").exists()
+
+
+def test_report_lists_every_run_and_mlflow_has_every_stage(study):
+    import mlflow
+
+    dest, cfg = study
+    assert main(["report"]) == 0
+    rows = json.loads((dest / "reports/summary.json").read_text())["rows"]
+    assert {(r["dataset"], r["method"]) for r in rows} == set(RUNS)
+    md = (dest / "reports/summary.md").read_text()
+    assert all(f"| {m} |" in md for _, m in RUNS)
+    mlflow.set_tracking_uri(f"sqlite:///{dest / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=[cfg.study.name])
+    finished = set(runs.loc[runs["status"] == "FINISHED", "tags.mlflow.runName"])
+    assert {f"{s}/{d}/{m}" for d, m in RUNS for s in ("pretrain", "embed", "evaluate")} <= finished
