@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
-from ..config import check, positive
+from ..config import check
 from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, resolution_check
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
@@ -111,9 +111,6 @@ def render(factors: np.ndarray, resolution: int = NATIVE) -> np.ndarray:
 
 @dataclass
 class ColorShapesParams(SourceParams):
-    n_train: int = check(20000, positive)
-    n_val: int = check(1000, positive)
-    n_test: int = check(5000, positive)
     resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
 
     def validate(self, key: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import check, positive
+from ..config import check
 from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, downsample, resolution_check
 
 SHAPES = ("square", "ellipse", "heart")
@@ -71,9 +71,6 @@ def render_native(factors: np.ndarray) -> np.ndarray:
 
 @dataclass
 class DSpritesParams(SourceParams):
-    n_train: int = check(20000, positive)
-    n_val: int = check(1000, positive)
-    n_test: int = check(5000, positive)
     resolution: int = check(32, resolution_check, help="images are rendered at 64x64 and area-averaged to this size.")
 
     def validate(self, key: str) -> None:
