@@ -45,11 +45,11 @@ def probe_metrics(emb: Embeddings, cfg: EvaluateConfig, seed: int) -> dict[str, 
     return out
 
 
-def disentanglement_metrics(emb: Embeddings, cfg: EvaluateConfig, seed: int, sampler=None, encode=None) -> dict[str, float]:
+def disentanglement_metrics(emb: Embeddings, cfg: EvaluateConfig, seed: int, sampler=None, encode=None, n_jobs: int = 1) -> dict[str, float]:
     ztr, zte, ftr, fte = emb.train_z, emb.test_z, emb.factors("train"), emb.factors("test")
     n = cfg.model_max_train
     out = dict(mig(ztr, ftr, cfg.mig_bins, seed=seed))
-    out.update({f"dci/{k}": v for k, v in dci(ztr[:n], ftr[:n], zte, fte, n_estimators=cfg.dci_estimators, seed=seed).items()})
+    out.update({f"dci/{k}": v for k, v in dci(ztr[:n], ftr[:n], zte, fte, n_estimators=cfg.dci_estimators, seed=seed, n_jobs=n_jobs).items()})
     out.update(sap(ztr, ftr, zte, fte, seed=seed))
     out.update(sap(ztr, ftr, zte, fte, continuous=True, seed=seed))
     out.update(modularity_explicitness(ztr[:n], ftr[:n], zte, fte, cfg.modularity_bins, seed=seed))
@@ -60,11 +60,11 @@ def disentanglement_metrics(emb: Embeddings, cfg: EvaluateConfig, seed: int, sam
     return out
 
 
-def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, sampler=None, encode=None) -> dict[str, float]:
+def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, sampler=None, encode=None, n_jobs: int = 1) -> dict[str, float]:
     out = probe_metrics(emb, cfg, seed)
     if emb.pair_z1 is not None:
         out["alignment"] = alignment(emb.pair_z1, emb.pair_z2)
         out["uniformity"] = uniformity(emb.test_z[:2000])
     if emb.factor_names:
-        out.update(disentanglement_metrics(emb, cfg, seed, sampler, encode))
+        out.update(disentanglement_metrics(emb, cfg, seed, sampler, encode, n_jobs))
     return out

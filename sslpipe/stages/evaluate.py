@@ -54,7 +54,8 @@ def run(cfg: Config, dataset: str, method_name: str) -> None:
 
     with stage_run(cfg, "evaluate", dataset, method_name) as run:
         t0 = time.perf_counter()
-        metrics = evaluate_encoder(emb, cfg.evaluate, seed, sampler=sampler, encode=encode if sampler else None)
+        metrics = evaluate_encoder(emb, cfg.evaluate, seed, sampler=sampler, encode=encode if sampler else None,
+                                   n_jobs=cfg.train.threads or -1)
         if method.has_decoder:
             metrics.update(_interpolation(method, manifest, seed, device))
         seconds = time.perf_counter() - t0

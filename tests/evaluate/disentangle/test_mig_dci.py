@@ -22,3 +22,9 @@ def test_dci_disentangled_codes(codes):
     bad = dci(*codes["random"][:1], ftr, codes["random"][1], fte)
     assert good["disentanglement"] > 0.9 and good["completeness"] > 0.9 and good["informativeness"] > 0.95
     assert bad["informativeness"] < 0.35 and bad["disentanglement"] < good["disentanglement"] - 0.5
+
+
+def test_dci_does_not_depend_on_the_number_of_threads(codes):
+    ftr, fte = codes["factors"]
+    z_train, z_test = codes["mixed"][0], codes["mixed"][1]
+    assert dci(z_train, ftr, z_test, fte, n_jobs=1) == dci(z_train, ftr, z_test, fte, n_jobs=2)
