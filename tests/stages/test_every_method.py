@@ -53,7 +53,6 @@ def test_the_default_study_holds_every_registered_method():
 def test_run_trains_embeds_and_evaluates(study, dataset, method):
     for stage in ("pretrain", "embed", "evaluate"):
         assert main([stage, dataset, method]) == 0, f"{stage} {dataset} {method} failed"
-    dest, _ = study
     assert paths.model_file(dataset, method).exists() and paths.embedding_file(dataset, method).exists()
     metrics = json.loads(paths.metrics_file(dataset, method).read_text())["metrics"]
     linear = [k for k in metrics if k.startswith("linear/")]
