@@ -11,12 +11,13 @@ import time
 import numpy as np
 import torch
 
-from . import paths
+from .core import paths
 from .config import Config
 from .data.loader import iter_chunks, to_device, train_batches
 from .data.shards import shard_urls, verify_shards
 from .methods.base import MethodContext, build_method
-from .train import make_optimizer, seed_everything, select_device
+from .core.runtime import seed_everything, select_device
+from .train import make_optimizer
 
 
 def _rate(n_images: int, seconds: float) -> float:

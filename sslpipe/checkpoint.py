@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
-from .config import BackboneConfig, build
-from .errors import DataError
-from .io import save_torch
+from .core.schema import build
+from .models.backbones import BackboneConfig
+from .core.errors import DataError
+from .core.io import save_torch
 from .methods.base import METHODS, Method, MethodContext
 
 

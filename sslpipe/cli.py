@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import SslpipeError
+from .core.errors import SslpipeError
 
 
 def _cfg(args):
@@ -13,34 +13,49 @@ def _cfg(args):
     return load(args.params)
 
 
-def cmd_shard(args):
-    from .stages import shard
+def cmd_stage(args):
+    """Any declared stage: open its context (run check, tracked run, ...) and run it."""
+    from .stages import STAGES
+    from .stages.base import StageContext
 
-    shard.run(_cfg(args), args.dataset)
-
-
-def cmd_pretrain(args):
-    from .stages import pretrain
-
-    pretrain.run(_cfg(args), args.dataset, args.method, stop_after=args.stop_after)
-
-
-def cmd_embed(args):
-    from .stages import embed
-
-    embed.run(_cfg(args), args.dataset, args.method)
+    stage = STAGES[args.command]
+    opts = {"stop_after": args.stop_after} if getattr(args, "stop_after", None) is not None else {}
+    with StageContext(_cfg(args), stage, **{a: getattr(args, a) for a in stage.args}) as ctx:
+        stage.run(ctx, **opts)
 
 
-def cmd_evaluate(args):
-    from .stages import evaluate
+def cmd_graph(args):
+    from .stages import graph
 
-    evaluate.run(_cfg(args), args.dataset, args.method)
+    if args.check:
+        if not graph.is_current(args.dvc_yaml):
+            raise SslpipeError(f"{args.dvc_yaml} is not what the stage declarations generate. Fix: run `sslpipe graph --write`.")
+        print(f"{args.dvc_yaml}: current")
+    elif args.write:
+        print(f"{args.dvc_yaml}: {'written' if graph.write(args.dvc_yaml) else 'already current'}")
+    else:
+        from .stages import STAGES
+
+        print(graph.render(STAGES.values()), end="")
 
 
-def cmd_report(args):
-    from .stages import report
+def cmd_metrics(args):
+    from . import evaluate  # noqa: F401  (registers every metric)
+    from .evaluate.base import METRICS
 
-    report.run(_cfg(args))
+    for m in METRICS.in_order():
+        print(f"{m.name:14s} {m.keys}")
+
+
+def cmd_config(args):
+    import dataclasses
+
+    import yaml
+
+    cfg = _cfg(args)
+    section = lambda v: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else {k: dataclasses.asdict(x) for k, x in v.items()}  # noqa: E731
+    resolved = {"study": cfg.raw.get("study", {})} | {k: section(getattr(cfg, k)) for k in ("backbone", "train", "data", "methods", "evaluate", "report")}
+    print(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None), end="")
 
 
 def cmd_validate(args):
@@ -116,12 +131,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    add("shard", cmd_shard, "write a dataset's WebDataset shards and manifest", "dataset")
-    sp = add("pretrain", cmd_pretrain, "pretrain one method on one dataset (resumes after a kill)", "dataset", "method")
-    sp.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
-    add("embed", cmd_embed, "embed held-out images with a trained encoder", "dataset", "method")
-    add("evaluate", cmd_evaluate, "probes, geometry and disentanglement metrics of one encoder", "dataset", "method")
-    add("report", cmd_report, "study summary (reports/summary.json, summary.md) and plots")
+    from .stages import STAGES  # declarations only: each stage imports its heavy modules when it runs
+
+    for name, stage in STAGES.items():
+        sp = add(name, cmd_stage, stage.help, *stage.args)
+        if name == "pretrain":
+            sp.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    sp = add("graph", cmd_graph, "print dvc.yaml as the stage declarations generate it (--write to update it, --check to verify)")
+    sp.add_argument("--write", action="store_true")
+    sp.add_argument("--check", action="store_true")
+    sp.add_argument("--dvc-yaml", default="dvc.yaml")
+    add("metrics", cmd_metrics, "list registered metrics and the keys they report")
+    add("config", cmd_config, "print the fully resolved configuration (params.yaml over the code's defaults)")
     add("validate", cmd_validate, "check params.yaml and exit")
     add("methods", cmd_methods, "list registered methods, one per line")
     add("datasets", cmd_datasets, "list registered datasets, one per line")

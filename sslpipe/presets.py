@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from .errors import ConfigError
-from .io import atomic_path
+from .core.errors import ConfigError
+from .core.io import atomic_path
 
 
 def preset_names() -> list[str]:
@@ -20,8 +20,11 @@ def preset_names() -> list[str]:
 
 
 def _merge(base, overlay) -> None:
+    """Merge ``overlay`` into ``base``; a null value removes the key (back to the code's default)."""
     for k, v in overlay.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
+        if v is None:
+            base.pop(k, None)
+        elif isinstance(v, dict) and isinstance(base.get(k), dict):
             _merge(base[k], v)
         else:
             base[k] = v
@@ -39,8 +42,9 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
     # dataset sizes apply only to datasets the params file configures
     overlay["data"] = {k: v for k, v in (overlay.get("data") or {}).items() if k in (data.get("data") or {})}
     _merge(data, overlay)
-    from .config import from_raw
     import json
+
+    from .config import from_raw
 
     from_raw(json.loads(json.dumps(data)))  # validate before writing
     with atomic_path(path) as tmp, open(tmp, "w") as f:

@@ -44,8 +44,12 @@ def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
-TABLE_METRICS = ["linear/{t}", "knn/{t}", "mlp/{t}", "lowshot/lr@100/{t}", "kmeans/nmi/{t}", "alignment", "uniformity",
-                 "mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity", "interp/manifold_ratio"]
+def table_metrics() -> list[str]:
+    """summary.md's columns: each registered metric's ``columns``, in evaluation order (``{t}`` = headline target)."""
+    from .evaluate.base import METRICS
+    from .evaluate import probes  # noqa: F401  (importing the package registers every metric)
+
+    return [c for m in METRICS.in_order() for c in m.columns]
 
 
 def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> str:
@@ -55,7 +59,7 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> s
         by_ds[r["dataset"]].append(r)
     for ds, rs in by_ds.items():
         t = headline_target(rows, ds)
-        cols = [c.format(t=t) for c in TABLE_METRICS]
+        cols = [c.format(t=t) for c in table_metrics()]
         cols = [c for c in cols if any(c in r["metrics"] for r in rs)]
         lines += [f"## {ds}", "", "| method | family | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
         for r in sorted(rs, key=lambda r: (r["method"] != BASELINE, r.get("family", ""), r["method"])):

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .config import flatten, params_hash
+from .core.schema import flatten, params_hash
 
 EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 

@@ -20,41 +20,28 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .config import TrainConfig
+from .core.schema import check, non_negative, one_of, positive
 from .data.loader import to_device
-from .io import save_torch
+from .core.io import save_torch
 from .methods.base import Method
 
 
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from .errors import ConfigError
-
-        raise ConfigError("train.device", "is 'cuda' but no CUDA device is available.", "set train.device: auto or cpu.")
-    return torch.device(name)
-
-
-def seed_everything(seed: int, threads: int = 0) -> None:
-    """Seed every RNG and ask torch for deterministic kernels (CPU runs are then repeatable)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        # CPU kernels are already deterministic; the call itself imports torch._dynamo (~1.5 s per stage)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    if threads > 0:
-        # Oversubscribed cores make torch's OpenMP workers spin: 2-thread throughput fell from
-        # 5.6k to 0.4k images/s with another busy process on a 2-core machine. Limit BLAS too.
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(threads)
-        threadpool_limits(threads)
+@dataclass
+class TrainConfig:
+    batch_size: int = check(256, positive, help="use a batch size of at least 1.")
+    steps: int = check(450, non_negative, help="default steps of every method (methods.<name>.steps overrides); the generative family uses it.")
+    step_scale: float = check(1.0, positive, help="multiplies every method's steps (smoke preset: 0.03; paper preset: 1000).")
+    lr: float = check(1e-3, positive, help="use a positive learning rate such as 0.001.")
+    weight_decay: float = check(0.0, non_negative)
+    optimizer: str = check("adam", one_of("adam", "adamw", "sgd"))
+    schedule: str = check("cosine", one_of("cosine", "constant"))
+    warmup_steps: int = check(10, non_negative)
+    shuffle_buffer: int = check(8, positive, help="number of stored record chunks mixed for shuffling.")
+    log_every: int = check(10, positive)
+    checkpoint_every: int = check(100, positive)
+    amp: bool = check(True, help="mixed precision on CUDA; ignored on CPU.")
+    threads: int = check(2, non_negative, help="CPU threads (0 = torch default).")
+    device: str = check("auto", one_of("auto", "cpu", "cuda", "mps"))
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -153,7 +140,7 @@ def fit_gradient(
         with torch.autocast(device.type, enabled=use_amp):
             loss, logs = method.loss(x)
         if not torch.isfinite(loss):
-            from .errors import SslpipeError
+            from .core.errors import SslpipeError
 
             raise SslpipeError(f"{method.name}: loss became {loss.item()} at step {step}. Fix: lower the learning rate (train.lr or methods.{method.name}.lr).")
         opt.zero_grad(set_to_none=True)

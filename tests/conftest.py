@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from sslpipe.config import check, positive
-from sslpipe.data.sources import SOURCES, DataSource, SourceInfo, SourceParams, Split, split_seed
+from sslpipe.core.schema import check, positive
+from sslpipe.data.sources import SPLITS, SOURCES, DataSource, SourceInfo, SourceParams, Split
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
@@ -36,7 +36,7 @@ if "toy" not in SOURCES:
             return 1
 
         def info(self):
-            return SourceInfo(1, self.params.resolution, ["size", "x"], ["size", "x"], [2, 4], {"size": ["small", "big"]}, ["x"])
+            return SourceInfo(1, self.params.resolution, ["size", "x"], ["size", "x"], [2, 4], ["x"])
 
         def render(self, factors):
             r = self.params.resolution
@@ -50,6 +50,11 @@ if "toy" not in SOURCES:
             n = self.split_sizes()[name]
             f = self.sample_factors(n, np.random.default_rng(split_seed(self.seed, name)))
             return Split(self.render(f), f)
+
+
+def split_seed(seed: int, split: str) -> int:
+    """A per-split seed so that the toy source's splits are independent and reproducible."""
+    return int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0])
 
 
 @pytest.fixture

@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from sslpipe.cli import main
-from sslpipe.config import ConfigError, from_raw, load_raw, stage_param_keys
+from sslpipe.config import from_raw, load_raw
+from sslpipe.core.errors import ConfigError
 
 RAW = load_raw("params.yaml")
 
@@ -72,19 +73,53 @@ def test_method_step_overrides_and_scale():
     raw["methods"]["simclr"]["steps"] = 100
     cfg = from_raw(raw)
     assert cfg.method_train("simclr").steps == 50
-    assert stage_param_keys("pretrain", "dsprites", "simclr")[-1] == "methods.simclr"
 
 
-def test_params_yaml_lists_every_parameter_of_every_method_it_configures():
-    """params.yaml is the single source of every parameter: no method runs on a hidden default."""
+def _departures(section: dict, defaults: dict, prefix: str) -> list[str]:
+    """Keys of ``section`` whose value equals the default (they would only repeat the code)."""
+    out = []
+    for k, v in section.items():
+        if isinstance(v, dict) and isinstance(defaults.get(k), dict):
+            out += _departures(v, defaults[k], f"{prefix}.{k}")
+        elif k in defaults and v == defaults[k]:
+            out.append(f"{prefix}.{k}")
+    return out
+
+
+def test_params_yaml_holds_only_departures_for_methods_and_metrics():
+    """Methods and metrics default to their papers' settings in code; params.yaml writes only what
+    the study changes, so a value there can never be a stale copy of a default."""
     import dataclasses
 
+    from sslpipe.evaluate.base import METRICS
     from sslpipe.methods.base import METHODS
 
-    def keys(d, prefix=""):
-        return {f"{prefix}{k}" for k, v in d.items()} | {x for k, v in d.items() if isinstance(v, dict) for x in keys(v, f"{prefix}{k}.")}
-
+    repeated = []
     for name, section in RAW["methods"].items():
-        defaults = dataclasses.asdict(METHODS.get(name).Params())
-        missing = keys(defaults) - keys(section or {})
-        assert not missing, f"methods.{name} lacks {sorted(missing)} (see `sslpipe defaults {name}`)"
+        repeated += _departures(section or {}, dataclasses.asdict(METHODS.get(name).Params()), f"methods.{name}")
+    for name, section in RAW["evaluate"].get("metrics", {}).items():
+        repeated += _departures(section or {}, dataclasses.asdict(METRICS.get(name).Params()), f"evaluate.metrics.{name}")
+    assert not repeated, f"params.yaml repeats code defaults: {repeated}"
+
+
+def test_every_method_and_metric_default_validates():
+    """Every registered Params dataclass builds from an empty section (its defaults pass its own checks)."""
+    from sslpipe.core.schema import build
+    from sslpipe.evaluate.base import METRICS
+    from sslpipe.methods.base import METHODS
+
+    for name in METHODS.names():
+        build(METHODS.get(name).Params, {}, f"methods.{name}")
+    for name in METRICS.names():
+        build(METRICS.get(name).Params, {}, f"evaluate.metrics.{name}")
+
+
+def test_unknown_metric_settings_are_refused():
+    raw = copy.deepcopy(RAW)
+    raw["evaluate"]["metrics"]["dcii"] = {"n_estimators": 5}
+    with pytest.raises(ConfigError, match="unknown metric 'dcii'. Did you mean 'dci'"):
+        from_raw(raw)
+    raw = copy.deepcopy(RAW)
+    raw["evaluate"]["metrics"]["dci"] = {"trees": 5}
+    with pytest.raises(ConfigError, match="evaluate.metrics.dci.trees"):
+        from_raw(raw)

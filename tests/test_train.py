@@ -1,11 +1,13 @@
 """The training loop: a killed run resumes from its checkpoint and ends exactly where an uninterrupted run ends."""
 import torch
 
-from sslpipe.config import BackboneConfig, TrainConfig
+from sslpipe.models.backbones import BackboneConfig
+from sslpipe.train import TrainConfig
 from sslpipe.data.loader import train_batches
 from sslpipe.data.shards import write_shards
 from sslpipe.methods.base import METHODS, MethodContext
-from sslpipe.train import fit_gradient, lr_factor, seed_everything
+from sslpipe.core.runtime import seed_everything
+from sslpipe.train import fit_gradient, lr_factor
 
 
 def _train(tmp_path, shards, manifest, stop_after=None, resume=None):

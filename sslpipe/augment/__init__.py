@@ -17,7 +17,7 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
-from ..config import check, in_range, non_negative, positive
+from ..core.schema import check, in_range, non_negative, positive
 
 
 @dataclass
@@ -42,7 +42,7 @@ class ViewConfig:
     solarize_p: float = check(0.0, in_range(0, 1))
 
     def validate(self, key: str) -> None:
-        from ..errors import ConfigError
+        from ..core.errors import ConfigError
 
         lo, hi = (self.crop_scale + [None, None])[:2]
         if len(self.crop_scale) != 2 or not 0 < lo <= hi <= 1:

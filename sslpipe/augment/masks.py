@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..registry import Registry
+from ..core.registry import Registry
 
 #: mask kind -> function (batch, resolution, ratio, device, generator) -> [B, 1, R, R]
 MASKS: Registry = Registry("mask")

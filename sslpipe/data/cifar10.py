@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import check, positive
-from ..errors import ConfigError
+from ..core.schema import check, positive
+from ..core.errors import ConfigError
 from .folder import stratified_order
 from .sources import SOURCES, DataSource, SourceInfo, SourceParams, Split, downsample, resolution_check
 
@@ -31,12 +31,6 @@ def read_batch(file: str | Path) -> tuple[np.ndarray, np.ndarray]:
     with open(file, "rb") as f:
         d = pickle.load(f, encoding="bytes")
     return np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(d[b"labels"], dtype=np.int64)
-
-
-def read_label_names(path: str | Path) -> list[str]:
-    with open(Path(path) / "batches.meta", "rb") as f:
-        names = pickle.load(f, encoding="bytes")[b"label_names"]
-    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
 def check_files(path: str, key: str = "data.cifar10") -> None:
@@ -75,7 +69,7 @@ class Cifar10(DataSource):
 
     def info(self) -> SourceInfo:
         check_files(self.params.path)
-        return SourceInfo(3, self.params.resolution, ["label"], class_names={"label": read_label_names(self.params.path)})
+        return SourceInfo(3, self.params.resolution, ["label"])
 
     def _load(self) -> dict:
         """Both pools and the split indices into them, read once per source."""

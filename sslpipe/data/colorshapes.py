@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.colors import hsv_to_rgb
 
-from ..config import check
+from ..core.schema import check
 from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, resolution_check
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
@@ -130,7 +130,7 @@ class ColorShapes(FactorGridSource):
 
     def info(self) -> SourceInfo:
         return SourceInfo(3, self.params.resolution, list(FACTOR_NAMES), list(FACTOR_NAMES), list(FACTOR_SIZES),
-                          {"shape": list(SHAPES)}, ["scale", "orientation", "pos_x", "pos_y"])
+                          ordinal=["scale", "orientation", "pos_x", "pos_y"])
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         return render(factors, self.params.resolution)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import check, positive
-from ..errors import ConfigError
+from ..core.schema import check, positive
+from ..core.errors import ConfigError
 from .sources import SOURCES, DataSource, SourceInfo, SourceParams, Split, resolution_check
 
 N_DIGITS = 1797
@@ -34,7 +34,7 @@ class Digits(DataSource):
         return 1
 
     def info(self) -> SourceInfo:
-        return SourceInfo(1, self.params.resolution, ["digit"], class_names={"digit": [str(i) for i in range(10)]})
+        return SourceInfo(1, self.params.resolution, ["digit"])
 
     def _all(self) -> tuple[np.ndarray, np.ndarray]:
         import torch

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import check
+from ..core.schema import check
 from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, downsample, resolution_check
 
 SHAPES = ("square", "ellipse", "heart")
@@ -90,7 +90,7 @@ class DSprites(FactorGridSource):
 
     def info(self) -> SourceInfo:
         return SourceInfo(1, self.params.resolution, list(FACTOR_NAMES), list(FACTOR_NAMES), list(FACTOR_SIZES),
-                          {"shape": list(SHAPES)}, ["scale", "pos_x", "pos_y"])
+                          ordinal=["scale", "pos_x", "pos_y"])
 
     def render(self, factors: np.ndarray) -> np.ndarray:
         return downsample(render_native(factors), self.params.resolution)

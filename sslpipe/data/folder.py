@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import check, one_of
-from ..errors import ConfigError, DataError
+from ..core.schema import check, one_of
+from ..core.errors import ConfigError, DataError
 from .sources import SOURCES, DataSource, SourceInfo, SourceParams, Split
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -112,7 +112,7 @@ class Folder(DataSource):
         return params.channels
 
     def info(self) -> SourceInfo:
-        return SourceInfo(self.params.channels, self.params.resolution, ["label"], class_names={"label": list(self._classes)})
+        return SourceInfo(self.params.channels, self.params.resolution, ["label"])
 
     def split_sizes(self) -> dict[str, int]:
         p = self.params

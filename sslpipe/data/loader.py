@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import webdataset as wds
 
-from ..errors import DataError
+from ..core.errors import DataError
 from .shards import shard_urls
 
 

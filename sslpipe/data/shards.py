@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 
-from ..errors import DataError
-from ..io import atomic_dir
+from ..core.errors import DataError
+from ..core.io import atomic_dir
 from .sources import SPLITS, DataSource
 
 MANIFEST = "manifest.json"
@@ -75,7 +75,6 @@ def write_shards(source: DataSource, out_dir: str | Path, dataset: str, log=prin
             "dataset": dataset,
             "seed": source.seed,
             "params": dataclasses.asdict(p),
-            "image_shape": [info.channels, info.resolution, info.resolution],
             "info": dataclasses.asdict(info),
             "splits": splits,
         }

@@ -12,8 +12,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..config import ConfigError, check, positive
-from ..registry import Registry
+from ..core.errors import ConfigError
+from ..core.schema import check, positive
+from ..core.registry import Registry
 
 SOURCES: Registry[type["DataSource"]] = Registry("dataset")
 
@@ -44,7 +45,6 @@ class SourceInfo:
     targets: list[str]  # every integer target stored per sample (labels and factors)
     factors: list[str] = field(default_factory=list)  # targets that are ground-truth generative factors
     factor_sizes: list[int] = field(default_factory=list)
-    class_names: dict[str, list[str]] = field(default_factory=dict)
     ordinal: list[str] = field(default_factory=list)  # targets whose values are ordered (scale, position)
 
 
@@ -91,11 +91,6 @@ class DataSource:
     def split_sizes(self) -> dict[str, int]:
         p = self.params
         return {"train": p.n_train, "val": p.n_val, "test": p.n_test}
-
-
-def split_seed(seed: int, split: str) -> int:
-    """A per-split seed so that splits are independent and each is reproducible."""
-    return int(np.random.SeedSequence([seed, SPLITS.index(split)]).generate_state(1)[0])
 
 
 def downsample(images: np.ndarray, resolution: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import save_npz
+from ..core.io import save_npz
 
 
 @dataclass

@@ -21,11 +21,15 @@ Returned keys (medians over images):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from ..core.schema import check, positive
 from ..plots.decoders import as_float_images, evaluating
+from .base import EvalContext, metric
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False) -> np.ndarray:
@@ -85,3 +89,19 @@ def interpolation_metrics(method, images, *, n_pairs: int = 500, n_reference: in
         midpoints = run(method.decode, 0.5 * (za + zb))
         recon = run(method.decode, za)
     return manifold_ratios(midpoints, recon, 0.5 * (pool[a] + pool[b]), reference)
+
+
+@dataclass
+class InterpolationParams:
+    images: int = check(1000, positive, help="held-out test images read (half reference, half pair endpoints).")
+    n_pairs: int = check(300, positive, help="image pairs whose decoded midpoints are measured.")
+
+
+@metric("interpolation", Params=InterpolationParams, keys="interp/* (see above)", paper="the convexity check of a latent space",
+        applies=lambda ctx: ctx.method is not None and ctx.method.has_decoder, columns=("interp/manifold_ratio",))
+def interpolation(ctx: EvalContext, p: InterpolationParams) -> dict[str, float]:
+    """Decoded midpoints of encoded test pairs against real images (models with a decoder)."""
+    from ..data.loader import load_split
+
+    images, _ = load_split(ctx.shard_dir, ctx.manifest, "test", limit=p.images)
+    return interpolation_metrics(ctx.method, images, n_pairs=p.n_pairs, seed=ctx.seed, device=ctx.device)

@@ -1,11 +1,15 @@
 """Label efficiency: probe accuracy from few labels (Locatello et al. 2019, Sec. 5 / Fig. 5-6)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from ..core.schema import check
+from .base import EvalContext, metric
 
 CLASSIFIERS = {
     "lr": lambda seed: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed)),
@@ -46,3 +50,21 @@ def low_shot(z_train, y_train, z_test, y_test, sizes=(10, 100, 1000, 10_000), ki
     if "lr" in kinds and 100 in usable and len(usable) > 1 and max(usable) > 100:
         out["efficiency"] = out["lr@100"] / max(out[f"lr@{max(usable)}"], 1e-12)
     return out
+
+
+def _sizes(v) -> str | None:
+    return None if v and all(isinstance(n, int) and n > 0 for n in v) else "must be a non-empty list of positive integers"
+
+
+@dataclass
+class LowShotParams:
+    sizes: list[int] = check([10, 100, 1000, 10_000], _sizes, help="labelled-sample counts (Locatello et al.: 10, 100, 1,000, 10,000; sizes above evaluate.embed.n_train are skipped).")
+
+
+@metric("lowshot", Params=LowShotParams, keys="lowshot/<lr|gbt>@<n>/<focus target>, efficiency/<focus target>",
+        paper="Locatello et al. (2019), Sec. 5", columns=("lowshot/lr@100/{t}",))
+def lowshot(ctx: EvalContext, p: LowShotParams) -> dict[str, float]:
+    """Accuracy from few labels and the statistical efficiency (accuracy@100 / accuracy@max)."""
+    e, t = ctx.emb, ctx.focus
+    res = low_shot(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.sizes, seed=ctx.seed)
+    return {f"lowshot/{k}/{t}" if k != "efficiency" else f"efficiency/{t}": v for k, v in res.items()}

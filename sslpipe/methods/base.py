@@ -14,9 +14,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..config import BackboneConfig, check, non_negative, positive
+from ..core.schema import check, non_negative, positive
+from ..models.backbones import BackboneConfig
 from ..models.backbones import build_backbone
-from ..registry import Registry
+from ..core.registry import Registry
 
 METHODS: Registry[type["Method"]] = Registry("method")
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check, positive
+from ..core.schema import check, positive
 from .base import METHODS, Method, MethodParams
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import view_pair, views_with, build_views
-from ..config import check, in_range, non_negative, one_of, positive
+from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..losses import TRIPLET_MINING, contrastive_loss, info_nce, lifted_structured_loss, npair_loss, nt_xent, triplet_loss
 from ..models.heads import mlp
 from .base import METHODS, Method, MethodParams

@@ -16,22 +16,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment import build_views, views_with
-from ..config import check, positive
-from ..errors import ConfigError
+from ..core.schema import check, positive
+from ..core.errors import ConfigError
 from ..losses import info_nce
 from .base import METHODS, Method, MethodParams
 from .contrastive import budget_steps
 
 #: CPC's own views: no crop (the grid is the spatial task), flips and brightness/contrast.
 CPCViews = views_with("CPCViews", crop_scale=[1.0, 1.0], crop_ratio=[1.0, 1.0], blur_p=0.0)
-
-
-def patch_grid(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
-    """Overlapping patches [B, G, G, C, size, size] of images [B, C, R, R] (G = (R - size) / stride + 1)."""
-    b, c, r, _ = x.shape
-    g = (r - size) // stride + 1
-    cols = F.unfold(x, size, stride=stride)  # [B, C*size*size, G*G]
-    return cols.transpose(1, 2).reshape(b, g, g, c, size, size)
 
 
 class PositionNorm(nn.LayerNorm):
@@ -48,7 +40,7 @@ class PatchEncoder(nn.Module):
     A small conv net per patch of ``patch`` pixels at stride ``patch / 2`` (half-overlapping, as
     CPC's 64-pixel patches at stride 32).  It is computed convolutionally over the whole image:
     without padding, its receptive field is exactly one patch and its stride the patch stride,
-    so each code depends on its own patch only (same result as encoding ``patch_grid`` crops,
+    so each code depends on its own patch only (same result as encoding each patch crop separately,
     with the overlaps computed once).  Layers: a 4x4 stride-2 conv, 3x3 stride-2 convs up to the
     patch size, a 1x1 conv, then a 1x1 projection to code_dim.
     """

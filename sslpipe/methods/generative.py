@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import check, non_negative, one_of, positive
+from ..core.schema import check, non_negative, one_of, positive
 from ..losses.vae import RECONSTRUCTIONS, active_units, dip_covariance, dip_penalty, gaussian_kl, permute_dims, tc_decomposition
 from ..models.heads import ConvDecoder
 from .base import METHODS, Method, MethodParams

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import check, in_range, non_negative, positive
+from ..core.schema import check, in_range, non_negative, positive
 from ..losses import barlow_twins_loss, negative_cosine, vicreg_terms
 from ..models.heads import mlp
 from .base import METHODS

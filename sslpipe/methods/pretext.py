@@ -19,8 +19,8 @@ from torch import nn
 
 from ..augment import rotations
 from ..augment.grids import CENTRE, NEIGHBOURS, TileGrid, chromatic_guard, extract_tiles, jigsaw_permutations, resize_tiles
-from ..config import check, in_range, non_negative, one_of, positive
-from ..errors import ConfigError
+from ..core.schema import check, in_range, non_negative, one_of, positive
+from ..core.errors import ConfigError
 from ..models.heads import ConvDecoder, mlp
 from .base import METHODS, Method, MethodParams
 

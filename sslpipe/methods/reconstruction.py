@@ -16,7 +16,7 @@ from torch import nn
 
 from ..augment.grids import patchify
 from ..augment.masks import MASKS, make_mask, random_token_mask
-from ..config import check, in_range, non_negative, one_of, positive
+from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..models.heads import ConvDecoder
 from ..models.vit import MaskedTokenDecoder, TinyViT
 from .base import METHODS, Method, MethodParams

@@ -6,12 +6,23 @@ not the architecture (Kolesnikov et al. 2019 show architecture matters as much).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ..core.registry import Registry
+from ..core.schema import check, in_range, positive
 
 BACKBONES: Registry[type[nn.Module]] = Registry("backbone")
+
+
+@dataclass
+class BackboneConfig:
+    kind: str = check("conv", help="a registered backbone: see `sslpipe backbones`.")
+    width: int = check(32, positive)
+    depth: int = check(3, in_range(1, 6))
+    code_dim: int = check(10, positive, help="size of the representation evaluated downstream.")
 
 
 def conv_widths(width: int, depth: int) -> list[int]:
@@ -24,7 +35,6 @@ class ConvEncoder(nn.Module):
     """The Locatello et al. (2019) encoder shape: 4x4 stride-2 convs, then FC 256, then FC code_dim.
 
     ``depth`` stride-2 stages of ``width`` (x2 from the third) channels with batch norm.
-    ``feature_map`` exposes the last conv activations for methods that need spatial features.
     """
 
     def __init__(self, in_channels: int, resolution: int, width: int, depth: int, code_dim: int):
@@ -37,18 +47,14 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
             c = w
         self.features = nn.Sequential(*layers)
-        self.out_channels = c
-        self.out_size = resolution // (2**depth)
+        out_size = resolution // (2**depth)
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(c * self.out_size**2, 256),
+            nn.Linear(c * out_size**2, 256),
             nn.ReLU(inplace=True),
             nn.Linear(256, code_dim),
         )
         self.code_dim = code_dim
-
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -84,18 +90,13 @@ class SmallResNet(nn.Module):
             blocks.append(_BasicBlock(c, w, 2))
             c = w
         self.blocks = nn.Sequential(*blocks)
-        self.out_channels = c
-        self.out_size = resolution // (2**depth)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, code_dim))
         self.code_dim = code_dim
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(self.stem(x))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.feature_map(x))
+        return self.head(self.blocks(self.stem(x)))
 
 
-def build_backbone(cfg, in_channels: int, resolution: int, code_dim: int | None = None) -> nn.Module:
+def build_backbone(cfg: BackboneConfig, in_channels: int, resolution: int, code_dim: int | None = None) -> nn.Module:
     cls = BACKBONES.get(cfg.kind, "backbone.kind")
     return cls(in_channels, resolution, cfg.width, cfg.depth, code_dim if code_dim is not None else cfg.code_dim)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from sslpipe.augment import ViewConfig, build_views, rotations, standard_views, view_pair, views_with
-from sslpipe.config import build
-from sslpipe.errors import ConfigError
+from sslpipe.core.schema import build
+from sslpipe.core.errors import ConfigError
 
 EVERYTHING = ViewConfig(jitter_p=1.0, grayscale_p=1.0, blur_p=1.0, solarize_p=1.0, affine_p=1.0, degrees=90, translate=0.1)
 

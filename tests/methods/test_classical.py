@@ -5,7 +5,8 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA, FastICA
 
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.methods.base import METHODS, MethodContext
 
 TINY = BackboneConfig(width=8, depth=2, code_dim=4)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from sslpipe.augment import ViewConfig
-from sslpipe.config import BackboneConfig, build
-from sslpipe.errors import ConfigError
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
+from sslpipe.core.errors import ConfigError
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.contrastive import FeatureQueue, MoCo
 

@@ -2,12 +2,23 @@
 import pytest
 import torch
 
-from sslpipe.config import BackboneConfig
-from sslpipe.errors import ConfigError
-from sslpipe.methods.cpc import PatchEncoder, RowCausalConv, patch_grid
+from sslpipe.models.backbones import BackboneConfig
+from sslpipe.core.errors import ConfigError
+import torch.nn.functional as F
+
+from sslpipe.methods.cpc import PatchEncoder, RowCausalConv
 from tests.methods.test_contrastive import assert_learns, make, shapes
 
 SMALL = BackboneConfig(width=8, depth=2, code_dim=6)
+
+
+
+def patch_grid(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """Overlapping patches [B, G, G, C, size, size] of images [B, C, R, R] (G = (R - size) / stride + 1)."""
+    b, c, r, _ = x.shape
+    g = (r - size) // stride + 1
+    cols = F.unfold(x, size, stride=stride)  # [B, C*size*size, G*G]
+    return cols.transpose(1, 2).reshape(b, g, g, c, size, size)
 
 
 def test_patch_grid_cuts_overlapping_patches():

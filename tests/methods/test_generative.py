@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.generative import VAE, BetaVAE, FactorVAE
 

@@ -5,7 +5,8 @@ import torch
 from kornia.color import rgb_to_lab
 
 from sslpipe.augment.grids import CENTRE, NEIGHBOURS, hamming_distances, jigsaw_permutations
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.pretext import ABQuantizer, rebalancing_weights
@@ -168,7 +169,7 @@ def test_jigsaw_tiles_follow_the_labelled_permutation():
 
 
 def test_jigsaw_refuses_impossible_settings():
-    from sslpipe.errors import ConfigError
+    from sslpipe.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="jigsaw.jitter"):
         build(METHODS.get("jigsaw").Params, {"tile": 0.9, "jitter": 0.1}, "methods.jigsaw")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from sslpipe.augment.grids import patchify
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.reconstruction import pixel_loss

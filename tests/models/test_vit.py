@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from sslpipe.config import BackboneConfig
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.models.backbones import BACKBONES, build_backbone
 from sslpipe.models.vit import MaskedTokenDecoder, TinyViT, sincos_position_embedding
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.plots.decoders import FIGURES, interpolations, latent_traversals, reconstructions
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslpipe import paths
+from sslpipe.core import paths
 from sslpipe.cli import main
 from sslpipe.config import load
 from sslpipe.methods.base import METHODS

@@ -1,12 +1,16 @@
 """Modularity and explicitness (Ridgeway & Mozer 2018)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from ._util import discretize, mutual_info_matrix
+from ...core.schema import check, positive
+from ..base import EvalContext, metric, with_factors
 
 
 def modularity(mi: np.ndarray) -> float:
@@ -51,3 +55,17 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     default), explicitness from logistic regression ROC-AUC."""
     mi = mutual_info_matrix(discretize(codes_train, bins), factors_train)
     return {"modularity": modularity(mi), **explicitness(codes_train, factors_train, codes_test, factors_test, seed)}
+
+
+@dataclass
+class ModularityParams:
+    bins: int = check(20, positive, help="histogram bins of the modularity MI matrix (Locatello et al.: 20).")
+    max_train: int = check(10_000, positive, help="training codes of the explicitness regressions (Locatello et al.: 10,000).")
+
+
+@metric("modularity", Params=ModularityParams, applies=with_factors, keys="modularity, explicitness",
+        paper="Ridgeway & Mozer (2018); Locatello et al. (2019)", columns=("modularity",))
+def modularity_metric(ctx: EvalContext, p: ModularityParams) -> dict[str, float]:
+    """Modularity of the discretized MI matrix and explicitness (one-vs-rest logistic AUC)."""
+    e, n = ctx.emb, p.max_train
+    return modularity_explicitness(e.train_z[:n], e.factors("train")[:n], e.test_z, e.factors("test"), p.bins, seed=ctx.seed)

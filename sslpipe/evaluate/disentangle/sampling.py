@@ -4,12 +4,17 @@ Both draw batches in which one factor is held fixed, render them with the datase
 (``sampler.sample_factors`` / ``sampler.render``) and encode them (``encode``: uint8 images ->
 codes [N, D], the encoder mean).  Defaults follow Locatello et al. (2019): batches of 64,
 10,000 training and 5,000 evaluation points, 10,000 samples for FactorVAE's global variances.
-The study's default evaluate config lowers the sizes to fit its CPU budget (see params.yaml).
+The study's cheaper sizes are departures set in params.yaml (``evaluate.metrics``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+
+from ...core.schema import check, positive
+from ..base import EvalContext, metric, with_renderer
 
 CHUNK = 4096  # images rendered and encoded at once
 
@@ -93,3 +98,30 @@ def factor_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_00
     dims, k = _factor_vae_votes(sampler, encode, n_eval, batch_size, rng, scale**2, active)
     return {"factorvae": float(np.mean(classifier[dims] == k)), "factorvae/train": float(train_acc),
             "factorvae/active_dims": float(active.sum())}
+
+
+@dataclass
+class SampledParams:
+    batch_size: int = check(64, positive, help="images per point, one factor fixed (Locatello et al.: 64).")
+    n_train: int = check(10_000, positive, help="training points (Locatello et al.: 10,000).")
+    n_eval: int = check(5_000, positive, help="evaluation points (Locatello et al.: 5,000).")
+
+
+@metric("betavae", Params=SampledParams, applies=with_renderer, keys="betavae, betavae/train",
+        paper="Higgins et al. (2017); Locatello et al. (2019)", columns=("betavae",))
+def betavae(ctx: EvalContext, p: SampledParams) -> dict[str, float]:
+    """BetaVAE score on batches rendered with one factor fixed."""
+    return beta_vae_score(ctx.sampler, ctx.encode, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval, seed=ctx.seed)
+
+
+@dataclass
+class FactorVaeParams(SampledParams):
+    var_samples: int = check(10_000, positive, help="samples for the global variances (Locatello et al.: 10,000).")
+
+
+@metric("factorvae", Params=FactorVaeParams, applies=with_renderer, keys="factorvae, factorvae/train, factorvae/active_dims",
+        paper="Kim & Mnih (2018); Locatello et al. (2019)", columns=("factorvae",))
+def factorvae(ctx: EvalContext, p: FactorVaeParams) -> dict[str, float]:
+    """FactorVAE majority-vote score on batches rendered with one factor fixed."""
+    return factor_vae_score(ctx.sampler, ctx.encode, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval,
+                            n_var_est=p.var_samples, seed=ctx.seed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.svm import LinearSVC
 
+from ..base import EvalContext, NoParams, metric, with_factors
+
 
 def _gap(scores: np.ndarray) -> float:
     """Mean over factors of the gap between the two most predictive dimensions; scores [D, K]."""
@@ -32,3 +34,11 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous: bool =
                 clf = LinearSVC(C=0.01, class_weight="balanced", random_state=seed).fit(codes_train[:, j:j + 1], factors_train[:, f])
                 s[j, f] = clf.score(codes_test[:, j:j + 1], factors_test[:, f])
     return {"sap_continuous" if continuous else "sap": _gap(s)}
+
+
+@metric("sap", applies=with_factors, keys="sap, sap_continuous", paper="Kumar et al. (2018); Locatello et al. (2019)", columns=("sap",))
+def sap_metric(ctx: EvalContext, p: NoParams) -> dict[str, float]:
+    """SAP for discrete factors (linear SVMs) and with continuous factors (R^2 of 1-D regressions)."""
+    e = ctx.emb
+    ztr, ftr, zte, fte = e.train_z, e.factors("train"), e.test_z, e.factors("test")
+    return sap(ztr, ftr, zte, fte, seed=ctx.seed) | sap(ztr, ftr, zte, fte, continuous=True, seed=ctx.seed)

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from sslpipe.evaluate.disentangle import dci, mig
+from sslpipe.evaluate.disentangle.dci import dci
+from sslpipe.evaluate.disentangle.mig import mig
 
 
 def test_mig_is_high_for_disentangled_low_for_mixed_and_random(codes):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sslpipe.evaluate.disentangle import modularity_explicitness
+from sslpipe.evaluate.disentangle.modularity import modularity_explicitness
 from sslpipe.evaluate.disentangle.modularity import modularity
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sslpipe.evaluate.disentangle import beta_vae_score, factor_vae_score
+from sslpipe.evaluate.disentangle.sampling import beta_vae_score, factor_vae_score
 from sslpipe.evaluate.disentangle.sampling import fixed_factor_batches
 
 from ..conftest import SIZES, ToySampler

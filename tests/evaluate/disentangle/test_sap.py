@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sslpipe.evaluate.disentangle import sap
+from sslpipe.evaluate.disentangle.sap import sap
 
 
 @pytest.mark.parametrize("continuous", [False, True])

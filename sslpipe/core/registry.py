@@ -28,7 +28,8 @@ class Registry(Generic[T]):
             if name in self._items and self._items[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
-            setattr(obj, "name", name)
+            if getattr(obj, "name", None) != name:
+                setattr(obj, "name", name)
             return obj
 
         return deco
@@ -50,5 +51,6 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._items
 
-    def items(self):
-        return sorted(self._items.items())
+    def in_order(self) -> list[T]:
+        """The registered objects in registration order (e.g. the metrics' evaluation order)."""
+        return list(self._items.values())

@@ -1,4 +1,4 @@
-"""dvc.yaml and workflow/Snakefile describe the same graph; each stage declares exactly the keys it reads."""
+"""dvc.yaml is what the stage declarations generate, and workflow/Snakefile runs the same graph."""
 import os
 import re
 import subprocess
@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sslpipe.config import stage_param_keys
+from sslpipe.config import load
+from sslpipe.stages import STAGES
+from sslpipe.stages.graph import is_current
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow"))
 from dvcgraph import resolved_stages  # noqa: E402
 
@@ -19,19 +21,26 @@ def dvc_stages():
     return {s["name"]: s for s in resolved_stages(str(ROOT))}
 
 
-def _args(name):
-    stage, _, item = name.partition("@")
-    if stage == "shard":
-        return stage, item, None
-    if item:
-        d, m = item.split("-", 1)
-        return stage, d, m
-    return stage, None, None
+def test_dvc_yaml_is_generated_from_the_declarations():
+    assert is_current(ROOT / "dvc.yaml"), "dvc.yaml is stale: run `sslpipe graph --write`"
 
 
-def test_each_stage_declares_exactly_the_keys_it_reads(dvc_stages):
-    for name, s in dvc_stages.items():
-        assert list(s["params"]) == stage_param_keys(*_args(name)), name
+def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_stages):
+    cfg = load(ROOT / "params.yaml")
+    items = {"shard": [{"dataset": d} for d in cfg.study.datasets], "report": [{}]}
+    items |= {s: [{"dataset": r.dataset, "method": r.method} for r in cfg.runs()] for s in ("pretrain", "embed", "evaluate")}
+    expected = {}
+    for name, stage in STAGES.items():
+        for item in items[name]:
+            key = name + ("@" + "-".join(item[a] for a in stage.args) if item else "")
+            expected[key] = stage, item
+    assert set(dvc_stages) == set(expected)
+    for key, (stage, item) in expected.items():
+        s = dvc_stages[key]
+        assert s["cmd"] == stage.fill(stage.cmd, **item)
+        assert list(s["params"]) == stage.param_keys(**item)
+        assert set(s["outs"]) == set(stage.out_paths(**item))
+        assert set(stage.dep_paths(**item)) <= set(s["deps"]) | {"metrics"}
 
 
 def _dvc_edges():

@@ -1,0 +1,132 @@
+"""One declaration per stage, and the context every stage opens the same way.
+
+A :class:`Stage` says what the stage reads (params.yaml keys, data files, code) and writes,
+with ``{dataset}`` / ``{method}`` placeholders.  dvc.yaml is generated from these
+declarations (``sslpipe graph``; the Snakefile derives its rules from dvc.yaml), the tracked
+run logs exactly the declared keys, and tests/stages/test_declarations.py runs every stage
+with a recording config to prove that the keys and files it reads are the declared ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core import paths
+from ..core.errors import ConfigError
+from ..core.runtime import seed_everything, select_device
+from ..core.schema import unrecorded
+
+
+@dataclass(frozen=True)
+class Out:
+    """An output path; ``kind`` is how DVC shows it (outs, plots, metrics), ``options`` its DVC flags."""
+
+    path: str
+    kind: str = "outs"
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    help: str
+    #: what the stage runs once per: "datasets" (study.datasets), "runs" (study.runs) or None (once)
+    over: str | None
+    params: tuple[str, ...]
+    deps: tuple[str, ...]  # data files the stage reads
+    code: tuple[str, ...]  # the package code it runs (a change reruns it)
+    outs: tuple[Out, ...]
+    run: Callable[..., None] = field(compare=False, repr=False, default=None)
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return {"datasets": ("dataset",), "runs": ("dataset", "method"), None: ()}[self.over]
+
+    @property
+    def cmd(self) -> str:
+        return " ".join(["sslpipe", self.name] + [f"{{{a}}}" for a in self.args])
+
+    def fill(self, text: str, **item: str) -> str:
+        return text.format(**item)
+
+    def param_keys(self, **item: str) -> list[str]:
+        return [self.fill(k, **item) for k in self.params]
+
+    def dep_paths(self, **item: str) -> list[str]:
+        return [self.fill(d, **item) for d in self.deps]
+
+    def out_paths(self, **item: str) -> list[str]:
+        return [self.fill(o.path, **item) for o in self.outs]
+
+
+def resolve(cfg, key: str) -> Any:
+    """The validated value of a dotted params key (a whole section as a plain mapping)."""
+    node: Any = cfg
+    for part in key.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+
+
+class StageContext:
+    """The opening every stage shares: run check, seeding and threads, device, verified shards,
+    the trained model, and the tracked MLflow run with the stage's declared parameters.
+
+    ``with StageContext(cfg, stage, dataset=..., method=...) as ctx:`` then ``ctx.run`` is the
+    tracked run, ``ctx.device`` the device; ``ctx.shards(...)`` and ``ctx.model()`` load inputs.
+    """
+
+    def __init__(self, cfg, stage: Stage, dataset: str | None = None, method: str | None = None):
+        self.cfg, self.stage, self.dataset, self.method = cfg, stage, dataset, method
+        self.item = {k: v for k, v in (("dataset", dataset), ("method", method)) if v is not None}
+        self.device = None
+        self.run = None
+        self._tracked = None
+
+    # --- opening -----------------------------------------------------------------
+    def check_item(self) -> None:
+        cfg = self.cfg
+        if self.stage.over == "runs":
+            cfg.run(self.dataset, self.method)
+        elif self.stage.over == "datasets":
+            with unrecorded():
+                datasets = list(cfg.study.datasets)
+            if self.dataset not in datasets:
+                raise ConfigError("study.datasets", f"{self.dataset!r} is not a dataset of the study.", f"add it to study.datasets (known: {', '.join(datasets)}).")
+
+    def params(self) -> dict[str, Any]:
+        """The declared keys with their validated values (defaults filled in), as logged to MLflow."""
+        with unrecorded():
+            return {k: resolve(self.cfg, k) for k in self.stage.param_keys(**self.item)}
+
+    def setup_runtime(self, seed: int, threads: int, device: str) -> None:
+        seed_everything(seed, threads)
+        self.device = select_device(device)
+
+    def __enter__(self) -> "StageContext":
+        from ..tracking import StageRun
+
+        self.check_item()
+        with unrecorded():
+            experiment = self.cfg.study.name
+        self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.method or "-", self.params())
+        self.run = self._tracked.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._tracked.__exit__(*exc)
+
+    # --- inputs ------------------------------------------------------------------
+    def shards(self, *splits: str) -> tuple[Path, dict]:
+        """The dataset's shard directory and manifest, every listed split verified against it."""
+        from ..data.shards import verify_shards
+
+        shard_dir = paths.shard_dir(self.dataset)
+        return shard_dir, verify_shards(shard_dir, splits=splits)
+
+    def model(self):
+        """The trained method of this run, on the stage's device, in eval mode."""
+        from ..checkpoint import load_method
+
+        return load_method(paths.model_file(self.dataset, self.method), self.device)

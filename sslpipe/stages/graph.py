@@ -1,0 +1,65 @@
+"""dvc.yaml from the stage declarations: ``sslpipe graph --write`` (``--check`` in CI and tests).
+
+Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or ``study.runs``
+(so a stage's name is ``pretrain@<dataset>-<method>``), with exactly its declared params,
+data and code dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
+resolution of this file, so both runners see the same graph.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .base import Stage
+
+HEADER = """\
+# The study graph, generated from the stage declarations in sslpipe/stages/*.py by
+# `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
+# Every stage is one `sslpipe` command; datasets and runs come from params.yaml
+# (study.datasets, study.runs). workflow/Snakefile derives its rules from this file.
+"""
+
+_ITEM = {"datasets": {"dataset": "${item}"}, "runs": {"dataset": "${item.dataset}", "method": "${item.method}"}, None: {}}
+
+
+def dvc_stage(stage: Stage) -> dict:
+    item = _ITEM[stage.over]
+    fill = lambda s: stage.fill(s, **item)  # noqa: E731
+    body: dict = {"cmd": fill(stage.cmd)}
+    deps = [fill(d) for d in stage.deps] + list(stage.code)
+    if deps:
+        body["deps"] = deps
+    body["params"] = [fill(p) for p in stage.params]
+    for kind in ("outs", "plots", "metrics"):
+        outs = [{fill(o.path): dict(o.options)} if o.options else fill(o.path) for o in stage.outs if o.kind == kind]
+        if outs:
+            body[kind] = outs
+    if stage.over is None:
+        return body
+    return {"foreach": f"${{study.{stage.over}}}", "do": body}
+
+
+def render(stages) -> str:
+    doc = {"stages": {s.name: dvc_stage(s) for s in stages}}
+    return HEADER + yaml.safe_dump(doc, sort_keys=False, width=120)
+
+
+def write(path: str | Path = "dvc.yaml") -> bool:
+    """Write dvc.yaml from the declarations; True when it changed."""
+    from ..core.io import write_text
+    from . import STAGES
+
+    text = render(STAGES.values())
+    path = Path(path)
+    if path.exists() and path.read_text() == text:
+        return False
+    write_text(path, text)
+    return True
+
+
+def is_current(path: str | Path = "dvc.yaml") -> bool:
+    from . import STAGES
+
+    path = Path(path)
+    return path.exists() and path.read_text() == render(STAGES.values())
