@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .core.schema import build
+from .core.schema import build, unrecorded
 from .models.backbones import BackboneConfig
 from .core.errors import DataError
 from .core.io import save_torch
@@ -32,9 +32,11 @@ def load_method(path: str | Path, device: torch.device | str = "cpu") -> Method:
     try:
         ck = torch.load(path, map_location=device, weights_only=False)
         cls = METHODS.get(ck["method"])
-        params = build(cls.Params, ck["params"], f"methods.{ck['method']}")
         c = ck["context"]
-        ctx = MethodContext(c["channels"], c["resolution"], build(BackboneConfig, c["backbone"], "backbone"), c["seed"])
+        with unrecorded():  # the model file's own settings, not params.yaml's
+            params = build(cls.Params, ck["params"], f"methods.{ck['method']}")
+            backbone = build(BackboneConfig, c["backbone"], "backbone")
+        ctx = MethodContext(c["channels"], c["resolution"], backbone, c["seed"])
         method = cls(params, ctx)
         method.load_state_dict(ck["state_dict"])
         method.load_extra_state(ck["extra_state"])

@@ -127,7 +127,7 @@ def build(cls, mapping: dict | None, key: str):
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate(key)
-    if _RECORDER is not None:
+    if _RECORDER is not None and not _RECORDER.paused:
         obj.__class__ = _recording_class(cls)
         object.__setattr__(obj, "_section_key", key)
     return obj
@@ -189,7 +189,8 @@ def record_reads():
 
 @contextlib.contextmanager
 def unrecorded():
-    """Reads that are bookkeeping, not stage inputs (run membership, the experiment name)."""
+    """Reads that are not params.yaml inputs: bookkeeping (run membership, the experiment name) and
+    sections rebuilt from files (a model file's own backbone, a manifest's source params)."""
     if _RECORDER is None:
         yield
         return
@@ -206,7 +207,9 @@ def _recording_class(cls: type) -> type:
 
         def __getattribute__(self, name):
             if name in names and _RECORDER is not None and not _RECORDER.paused:
-                _RECORDER.reads.add(f"{object.__getattribute__(self, '_section_key')}.{name}")
+                key = object.__getattribute__(self, "__dict__").get("_section_key")
+                if key is not None:  # copies made by dataclasses.replace carry no key; the copy read every field
+                    _RECORDER.reads.add(f"{key}.{name}")
             return object.__getattribute__(self, name)
 
         _RECORDING_CLASSES[cls] = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__, "__module__": cls.__module__})

@@ -36,11 +36,13 @@ def source_from_manifest(manifest: dict):
     None for sources without a renderer (digits, folder, cifar10): downstream stages read
     their shards only, so a moved image folder does not matter after sharding.
     """
-    from ..core.schema import build
+    from ..core.schema import build, unrecorded
     from ..data.sources import SOURCES
 
     cls = SOURCES.get(manifest["dataset"])
-    source = cls(build(cls.Params, manifest["params"], f"data.{manifest['dataset']}"), manifest["seed"])
+    with unrecorded():  # the parameters the shards were made with, from the manifest
+        params = build(cls.Params, manifest["params"], f"data.{manifest['dataset']}")
+    source = cls(params, manifest["seed"])
     return source if source.has_renderer else None
 
 

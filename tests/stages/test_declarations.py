@@ -1,0 +1,144 @@
+"""Each stage reads exactly the params.yaml keys and files it declares (sslpipe/stages/*.py).
+
+Every stage of a small study (the toy source: factors and a renderer; an untrained, a decoder
+and a two-view method) runs in-process with a recording config (``core.schema.record_reads``)
+and a file-access audit hook; the keys it read must equal its declared keys, the files it read
+must lie under its declared dependencies (or its own outputs), and what it wrote under its
+declared outputs.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sslpipe.config import from_raw
+from sslpipe.core.schema import record_reads
+from sslpipe.stages import STAGES
+from sslpipe.stages.base import StageContext
+
+pytestmark = pytest.mark.slow
+
+METHODS = ("random_init", "ae", "simclr")
+RAW = {
+    "study": {"name": "declarations", "seed": 0, "datasets": ["toy"],
+              "runs": {f"toy-{m}": {"dataset": "toy", "method": m} for m in METHODS}},
+    "data": {"toy": {}},
+    "backbone": {"width": 8, "code_dim": 4},
+    "train": {"batch_size": 32, "step_scale": 0.02, "threads": 1, "log_every": 1},
+    "methods": {m: {} for m in METHODS},
+    "evaluate": {"embed": {"n_train": 200, "n_test": 80}, "metrics": {
+        "lowshot": {"sizes": [10, 50]}, "dci": {"n_estimators": 5, "max_train": 100}, "modularity": {"max_train": 100},
+        "betavae": {"batch_size": 4, "n_train": 10, "n_eval": 6}, "factorvae": {"batch_size": 4, "n_train": 10, "n_eval": 6, "var_samples": 40},
+        "interpolation": {"images": 60, "n_pairs": 20}}},
+    "report": {"scatter_points": 50},
+}
+#: files any stage may touch besides its declared ones: the tracking store and the resume cache
+INFRA = ("mlflow.db", "mlruns", "mlartifacts", ".cache")
+
+
+class FileLog:
+    """Paths below the study directory opened for reading or written (audit events 'open', 'os.rename')."""
+
+    def __init__(self):
+        self.root: Path | None = None
+        self.reads: set[str] = set()
+        self.writes: set[str] = set()
+
+    def _rel(self, path) -> str | None:
+        if self.root is None or not isinstance(path, (str, bytes, os.PathLike)):
+            return None
+        p = Path(os.fsdecode(path))
+        p = (Path.cwd() / p) if not p.is_absolute() else p
+        try:
+            rel = str(p.resolve().relative_to(self.root))
+        except ValueError:
+            return None
+        # an atomic output is made as a hidden temporary sibling, ".<name>.<random>.tmp"
+        return re.sub(r"(^|/)\.([^/]+)\.[^./]+\.tmp(?=/|$)", r"\1\2", rel)
+
+    def hook(self, event, args):
+        if event == "open" and args and args[0] is not None:
+            rel = self._rel(args[0])
+            if rel is None:
+                return
+            mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            if any(c in mode for c in "wax+") or flags & (os.O_WRONLY | os.O_RDWR):
+                self.writes.add(rel)
+            else:
+                self.reads.add(rel)
+        elif event == "os.rename" and len(args) > 1:
+            rel = self._rel(args[1])
+            if rel is not None:
+                self.writes.add(rel)
+
+
+LOG = FileLog()
+sys.addaudithook(LOG.hook)  # audit hooks cannot be removed: it only records while LOG.root is set
+
+
+def _under(path: str, roots) -> bool:
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _covered(read: str, declared) -> bool:
+    return any(read == d or read.startswith(d + ".") for d in declared)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("declarations").resolve()
+    mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
+    mp.chdir(dest)
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{dest / 'mlflow.db'}")
+    results = {}
+    try:
+        from sslpipe.tracking import init_store
+
+        init_store(RAW["study"]["name"])
+        jobs = [("shard", {"dataset": "toy"})]
+        for stage in ("pretrain", "embed", "evaluate"):
+            jobs += [(stage, {"dataset": "toy", "method": m}) for m in METHODS]
+        jobs.append(("report", {}))
+        for name, item in jobs:
+            stage = STAGES[name]
+            with record_reads() as rec:
+                cfg = from_raw(RAW)
+                rec.reads.clear()  # validation reads every field; only the stage's own reads count
+                LOG.root, LOG.reads, LOG.writes = dest, set(), set()
+                try:
+                    with StageContext(cfg, stage, **item) as ctx:
+                        stage.run(ctx)
+                finally:
+                    LOG.root = None
+            results[(name, tuple(item.values()))] = (stage, item, set(rec.reads), set(LOG.reads), set(LOG.writes))
+        yield results
+    finally:
+        torch.set_num_threads(threads)
+        mp.undo()
+
+
+def test_every_stage_reads_exactly_the_keys_it_declares(study):
+    for (name, item_key), (stage, item, reads, _, _) in study.items():
+        declared = stage.param_keys(**item)
+        undeclared = sorted(r for r in reads if not _covered(r, declared))
+        unused = sorted(d for d in declared if not any(_covered(r, [d]) or d.startswith(r + ".") for r in reads))
+        assert not undeclared, f"{name}{item_key} reads undeclared keys {undeclared}"
+        assert not unused, f"{name}{item_key} declares keys it never reads {unused}"
+
+
+def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study):
+    for (name, item_key), (stage, item, _, reads, writes) in study.items():
+        deps, outs = stage.dep_paths(**item), stage.out_paths(**item)
+        stray_reads = sorted(r for r in reads if not _under(r, deps + outs + list(INFRA)))
+        stray_writes = sorted(w for w in writes if not _under(w, outs + list(INFRA)))
+        assert not stray_reads, f"{name}{item_key} reads undeclared files {stray_reads}"
+        assert not stray_writes, f"{name}{item_key} writes outside its outputs {stray_writes}"
+        assert any(_under(w, outs) for w in writes), f"{name}{item_key} wrote none of its outputs"
+        for d in deps:  # every declared data dependency is actually read
+            assert any(_under(r, [d]) for r in reads), f"{name}{item_key} declares {d} but never reads it"
