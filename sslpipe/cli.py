@@ -41,8 +41,11 @@ def cmd_graph(args):
 
 def cmd_metrics(args):
     from . import evaluate  # noqa: F401  (registers every metric)
-    from .evaluate.base import METRICS
+    from .evaluate.base import METRICS, metrics_table
 
+    if args.docs:
+        print(metrics_table())
+        return
     for m in METRICS.in_order():
         print(f"{m.name:14s} {m.keys}")
 
@@ -141,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", action="store_true")
     sp.add_argument("--check", action="store_true")
     sp.add_argument("--dvc-yaml", default="dvc.yaml")
-    add("metrics", cmd_metrics, "list registered metrics and the keys they report")
+    sp = add("metrics", cmd_metrics, "list registered metrics and the keys they report")
+    sp.add_argument("--docs", action="store_true", help="print docs/evaluation.md's table of registered metrics")
     add("config", cmd_config, "print the fully resolved configuration (params.yaml over the code's defaults)")
     add("validate", cmd_validate, "check params.yaml and exit")
     add("methods", cmd_methods, "list registered methods, one per line")

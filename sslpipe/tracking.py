@@ -9,7 +9,7 @@ Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db`` 
 absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
 ``<root>/.dvc/tmp/exps/``; the root is resolved to the user's repo so they log to the
 same store.  A fresh SQLite store breaks when several processes create it at once
-(alembic migration race, STACK-NOTES), so creation is serialized with a file lock.
+(a race between their schema migrations), so creation is serialized with a file lock.
 """
 from __future__ import annotations
 

@@ -133,7 +133,7 @@ class KMeansBaseline(PixelBaseline):
     """k-means (Lloyd 1982) as an encoder-decoder: the code is the one-hot nearest centroid.
 
     The encoder outputs a one-hot cluster index and the decoder the cluster mean that minimizes
-    the reconstruction error (the representation view of clustering in the lecture notes).
+    the reconstruction error (clustering read as a representation: a one-hot code of the nearest centre).
     decode(z) = z @ centroids: the centroid for a one-hot code, their mixture otherwise.
     """
 

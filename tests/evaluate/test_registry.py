@@ -64,3 +64,12 @@ def test_a_registered_metric_reaches_metrics_summary_and_mlflow(code_norm, tmp_p
     runs = mlflow.search_runs(experiment_names=["toy-metric"], filter_string="tags.stage = 'evaluate'")
     assert runs["metrics.code_norm"].iloc[0] == pytest.approx(value)
     assert runs["params.evaluate.metrics.code_norm.power"].iloc[0] == "3"  # the resolved settings are logged
+
+
+def test_docs_list_every_registered_metric():
+    from pathlib import Path
+
+    from sslpipe.evaluate.base import metrics_table
+
+    docs = (Path(__file__).resolve().parents[2] / "docs/evaluation.md").read_text()
+    assert metrics_table() in docs, "docs/evaluation.md's metrics table is stale: paste `sslpipe metrics --docs`"
