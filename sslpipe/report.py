@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .evaluate.base import METRICS  # noqa: E402  (importing sslpipe.evaluate registers every metric)
+
 BASELINE = "random_init"
 
 
@@ -46,9 +48,6 @@ def _fmt(v) -> str:
 
 def table_metrics() -> list[str]:
     """summary.md's columns: each registered metric's ``columns``, in evaluation order (``{t}`` = headline target)."""
-    from .evaluate.base import METRICS
-    from .evaluate import probes  # noqa: F401  (importing the package registers every metric)
-
     return [c for m in METRICS.in_order() for c in m.columns]
 
 

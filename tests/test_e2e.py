@@ -3,6 +3,7 @@
 Runs once per session (module fixtures): the dvc run and the snakemake run start from
 scratch with the same params, so their summary.json files must be identical (CPU determinism).
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -21,6 +22,22 @@ pytestmark = pytest.mark.slow
 
 def _sh(cmd, cwd, env, **kw):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=True, **kw)
+
+
+@contextlib.contextmanager
+def edited_params(dest: Path, edit):
+    """params.yaml with ``edit(raw)`` applied, restored afterwards."""
+    import yaml
+
+    params = dest / "params.yaml"
+    original = params.read_text()
+    try:
+        raw = yaml.safe_load(original)
+        edit(raw)
+        params.write_text(yaml.safe_dump(raw, sort_keys=False))
+        yield
+    finally:
+        params.write_text(original)
 
 
 #: Both runners build the same study from scratch: the baseline on every dataset and one
@@ -108,22 +125,23 @@ def test_unchanged_study_is_a_fast_noop_and_status_clean(dvc_study):
 
 def test_changing_a_simclr_parameter_reruns_only_simclr_and_the_report(dvc_study):
     dest, env = dvc_study
-    import yaml
-
-    params = dest / "params.yaml"
-    original = params.read_text()
-    try:
-        raw = yaml.safe_load(original)
-        raw["methods"]["simclr"]["temperature"] = 0.25
-        params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with edited_params(dest, lambda raw: raw["methods"]["simclr"].update(temperature=0.25)):
         status = json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout)
         changed = set(status)
         assert changed and all("simclr" in s for s in changed), changed
         dry = _sh(["dvc", "repro", "--dry"], dest, env).stdout
         ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
         assert ran and all("simclr" in s or s == "report" for s in ran), ran
-    finally:
-        params.write_text(original)
+
+
+def test_changing_train_threads_reruns_pretrain_embed_and_evaluate_but_not_shards(dvc_study):
+    """The thread count changes float reductions: every stage that computes with it is stale after a change."""
+    dest, env = dvc_study
+    runs = [f"{r.dataset}-{r.method}" for r in load(dest / "params.yaml").runs()]
+    with edited_params(dest, lambda raw: raw["train"].update(threads=2 if raw["train"]["threads"] != 2 else 1)):
+        changed = set(json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout))
+        assert {f"{st}@{r}" for r in runs for st in ("pretrain", "embed", "evaluate")} <= changed, changed
+        assert not any(s.startswith("shard@") for s in changed), changed
 
 
 def test_snakemake_builds_the_same_study_deterministically(dvc_study, snakemake_study):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.schema import build, check, one_of, positive
+from .base import METRICS  # importing sslpipe.evaluate first registers every metric
 
 
 @dataclass
@@ -26,9 +27,6 @@ class EvaluateConfig:
     metrics: dict[str, Any] = check({}, help="<metric>: {setting: value} for registered metrics (see `sslpipe metrics`).")
 
     def validate(self, key: str) -> None:
-        from . import probes  # noqa: F401  (importing the package registers every metric)
-        from .base import METRICS
-
         raw, self.metrics = self.metrics, {}
         for name in METRICS.names():
             self.metrics[name] = build(METRICS.get(name).Params, raw.get(name), f"{key}.metrics.{name}")

@@ -5,7 +5,7 @@ Definitions and keys: docs/evaluation.md (generated from the registry by ``sslpi
 from __future__ import annotations
 
 from ..core.errors import ConfigError
-from .base import METRICS, EvalContext
+from .base import METRICS, EvalContext  # importing sslpipe.evaluate first registers every metric
 from .config import EvaluateConfig
 from .embeddings import Embeddings
 
@@ -21,8 +21,6 @@ def focus_target(emb: Embeddings, cfg: EvaluateConfig) -> str:
 
 def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context) -> dict[str, float]:
     """Every registered metric that applies to this context, with its ``evaluate.metrics`` settings."""
-    from . import probes  # noqa: F401  (importing the package registers every metric)
-
     ctx = EvalContext(emb, seed, focus_target(emb, cfg), **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():

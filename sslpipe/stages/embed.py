@@ -1,6 +1,7 @@
 """embed: the encoder's representation of held-out images, with their targets and augmented pairs."""
-from __future__ import annotations
 
+# Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
+from __future__ import annotations
 
 from ..core import paths
 from .base import Out, Stage, StageContext

@@ -1,4 +1,6 @@
 """evaluate: every registered metric that applies to one encoder, plus its plots."""
+
+# Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
 
 import csv

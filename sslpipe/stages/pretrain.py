@@ -1,4 +1,6 @@
 """pretrain: stream a dataset's shards and train one method; save the model and the training curve."""
+
+# Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
 
 import csv

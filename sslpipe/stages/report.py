@@ -1,4 +1,6 @@
 """report: gather every encoder's metrics into summary.json / summary.md / metrics.json and study plots."""
+
+# Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
 
 from ..core import paths

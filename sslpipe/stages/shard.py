@@ -1,4 +1,6 @@
 """shard: generate a dataset's splits and write them as WebDataset shards + manifest."""
+
+# Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
 
 import time
