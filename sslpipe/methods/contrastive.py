@@ -8,7 +8,6 @@ The pair-based methods can add a memory bank of past embeddings as extra negativ
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import torch
@@ -19,34 +18,29 @@ from ..augment import view_pair, views_with, build_views
 from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..losses import TRIPLET_MINING, contrastive_loss, info_nce, lifted_structured_loss, npair_loss, nt_xent, triplet_loss
 from ..models.heads import mlp
-from .base import METHODS, Method, MethodParams
+from .base import METHODS, Method, MethodParams, budget_steps
+from .parts.twoview import TwoViewMethod, TwoViewParams
 
-#: Views for small sprites on a black background: mild crops (aggressive ones cut the sprite
-#: out), flips, brightness/contrast, light blur.
-SpriteViews = views_with("SpriteViews", crop_scale=[0.5, 1.0], blur_p=0.2)
 #: MoCo v1 (He et al. 2020): crop, jitter, grayscale; no blur.
 MoCoViews = views_with("MoCoViews", crop_scale=[0.5, 1.0], blur_p=0.0)
 #: MoCo v2 (Chen et al. 2020b): stronger, SimCLR's augmentation with blur.
 MoCoV2Views = views_with("MoCoV2Views", crop_scale=[0.4, 1.0], blur_p=0.5)
 
 
-# --- shared parts ----------------------------------------------------------------------
-def budget_steps(n: int):
-    """A method's default ``steps``: measured to take about 12 s on 2 CPU cores (batch 128, 32x32 grey)."""
-    return check(n, non_negative, help="training steps of this method (overrides train.steps); default is about 12 s on 2 CPU cores.")
-
-
 class FeatureQueue(nn.Module):
     """A first-in-first-out queue of ``size`` unit vectors, stored as buffers (checkpointed).
 
     Starts full of random unit vectors (as MoCo's reference code), so the number of
-    negatives never changes; ``push`` overwrites the oldest entries.
+    negatives never changes; ``push`` overwrites the oldest entries.  The loss may only see
+    the queue as it was before the step, so methods ``defer`` the step's keys and ``flush``
+    them after the optimizer step.
     """
 
     def __init__(self, size: int, dim: int):
         super().__init__()
         self.register_buffer("keys", F.normalize(torch.randn(size, dim), dim=1))
         self.register_buffer("ptr", torch.zeros((), dtype=torch.long))
+        self.pending: torch.Tensor | None = None
 
     @torch.no_grad()
     def push(self, keys: torch.Tensor) -> None:
@@ -55,57 +49,15 @@ class FeatureQueue(nn.Module):
         self.keys[idx] = keys.to(self.keys.dtype)
         self.ptr.fill_(int((self.ptr + len(keys)) % len(self.keys)))
 
+    def defer(self, keys: torch.Tensor) -> None:
+        """Keep ``keys`` (detached) for the next ``flush``."""
+        self.pending = keys.detach()
 
-def momentum_copy(module: nn.Module) -> nn.Module:
-    """A frozen copy of ``module`` (a momentum / target network): no gradient ever reaches it."""
-    target = copy.deepcopy(module)
-    for p in target.parameters():
-        p.requires_grad_(False)
-    return target
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """:math:`\\theta_k \\leftarrow m\\,\\theta_k + (1 - m)\\,\\theta_q` for every parameter (He et al. 2020, Eq. 2)."""
-    for t, o in zip(target.parameters(), online.parameters()):
-        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
-
-
-@dataclass
-class TwoViewParams(MethodParams):
-    proj_hidden: int = check(128, positive, help="hidden width of the projection MLP.")
-    proj_dim: int = check(64, positive, help="size of the projected embedding the loss sees.")
-    views: SpriteViews = field(default_factory=SpriteViews)
-
-
-class TwoViewMethod(Method):
-    """Two views -> backbone -> projector; subclasses define ``objective(z1, z2)``."""
-
-    family = "contrastive"
-    #: end the projector in a non-affine BN (SimSiam)
-    projector_last_bn = False
-
-    def __init__(self, params, ctx):
-        super().__init__(params, ctx)
-        self.projector = mlp(ctx.code_dim, params.proj_hidden, params.proj_dim, last_bn=self.projector_last_bn)
-        self.augment = build_views(params.views, ctx.channels, ctx.resolution)
-
-    def views(self, x: torch.Tensor) -> torch.Tensor:
-        """Two random views of every image, stacked: [2B, C, R, R]."""
-        return self.augment(torch.cat([x, x]))
-
-    def embed(self, views: torch.Tensor) -> torch.Tensor:
-        return self.projector(self.encoder(views))
-
-    def loss(self, x):
-        z1, z2 = self.embed(self.views(x)).chunk(2)
-        loss = self.objective(z1, z2)
-        with torch.no_grad():
-            cos = F.cosine_similarity(z1, z2, dim=1).mean().item()
-        return loss, {"positive_cosine": cos}
-
-    def objective(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    def flush(self) -> None:
+        """Push the deferred keys, if any."""
+        if self.pending is not None:
+            self.push(self.pending)
+            self.pending = None
 
 
 # --- SimCLR ---------------------------------------------------------------------------
@@ -146,7 +98,6 @@ class PairMethod(TwoViewMethod):
         super().__init__(params, ctx)
         size = getattr(params, "memory_bank", 0)
         self.bank = FeatureQueue(size, params.proj_dim) if size else None
-        self._pending: torch.Tensor | None = None
 
     def objective(self, z1, z2):
         if self.normalize:
@@ -154,13 +105,13 @@ class PairMethod(TwoViewMethod):
         negatives = None
         if self.bank is not None:
             negatives = self.bank.keys.clone()
-            self._pending = torch.cat([z1, z2]).detach()
+            self.bank.defer(torch.cat([z1, z2]))
         return self.pair_loss(z1, z2, negatives)
 
     def on_step_end(self, step):
-        if self.bank is not None and self._pending is not None:
-            self.bank.push(self._pending)
-            self._pending = None
+        super().on_step_end(step)
+        if self.bank is not None:
+            self.bank.flush()
 
     def pair_loss(self, z1, z2, negatives):
         raise NotImplementedError
@@ -261,11 +212,10 @@ class MoCo(Method):
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
         self.projector = self.make_head(params, ctx)
-        self.key_encoder = momentum_copy(self.encoder)
-        self.key_projector = momentum_copy(self.projector)
+        self.key_encoder = self.momentum_pair(self.encoder)
+        self.key_projector = self.momentum_pair(self.projector)
         self.queue = FeatureQueue(params.queue_size, params.proj_dim)
         self.augment = build_views(params.views, ctx.channels, ctx.resolution)
-        self._pending: torch.Tensor | None = None
 
     @staticmethod
     def make_head(params, ctx) -> nn.Module:
@@ -289,18 +239,15 @@ class MoCo(Method):
         q = F.normalize(self.projector(self.encoder(x_q)), dim=1)
         k = self.keys(x_k)
         loss = info_nce(q, k, self.queue.keys.clone(), self.params.temperature)
-        self._pending = k
+        self.queue.defer(k)
         with torch.no_grad():
             pos = (q * k).sum(1, keepdim=True)
             acc = (pos > (q @ self.queue.keys.T).max(1, keepdim=True).values).float().mean().item()
         return loss, {"positive_cosine": pos.mean().item(), "accuracy": acc}
 
     def on_step_end(self, step):
-        ema_update(self.key_encoder, self.encoder, self.params.momentum)
-        ema_update(self.key_projector, self.projector, self.params.momentum)
-        if self._pending is not None:
-            self.queue.push(self._pending)
-            self._pending = None
+        super().on_step_end(step)  # the key encoder's momentum update
+        self.queue.flush()
 
 
 @METHODS.register("moco_v2")

@@ -19,8 +19,7 @@ from ..augment import build_views, views_with
 from ..core.schema import check, positive
 from ..core.errors import ConfigError
 from ..losses import info_nce
-from .base import METHODS, Method, MethodParams
-from .contrastive import budget_steps
+from .base import METHODS, Method, MethodParams, budget_steps
 
 #: CPC's own views: no crop (the grid is the spatial task), flips and brightness/contrast.
 CPCViews = views_with("CPCViews", crop_scale=[1.0, 1.0], crop_ratio=[1.0, 1.0], blur_p=0.0)

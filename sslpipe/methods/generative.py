@@ -108,6 +108,7 @@ class VariationalAutoencoder(Reconstructing):
 
     def on_step_end(self, step):
         self.steps_done.fill_(step + 1)
+        super().on_step_end(step)
 
     def encode(self, x):
         return self.posterior(x)[0]
@@ -177,9 +178,9 @@ class FactorVAE(VariationalAutoencoder):
     The discriminator D tells samples of q(z) from samples of :math:`\prod_d q(z_d)` (latents
     permuted per dimension, :func:`permute_dims`); then :math:`TC \approx E[\log D(z)/(1-D(z))]`
     = E[logit_joint - logit_product].  D has its own Adam (lr 1e-4, betas (0.5, 0.9) as in the
-    paper), is excluded from the shared optimizer, and is stepped in ``on_step_end`` on the
-    detached latents of the last batch (the paper draws a second batch; reusing this one
-    halves the encoder cost).  Its optimizer is checkpointed through ``extra_state``.
+    paper; ``Method.auxiliary``), and is stepped after the shared step on the detached
+    latents of the last batch (the paper draws a second batch; reusing this one halves the
+    encoder cost).
     """
 
     @dataclass
@@ -191,46 +192,23 @@ class FactorVAE(VariationalAutoencoder):
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
-        self.discriminator = discriminator(ctx.code_dim, params.disc_hidden, params.disc_layers)
-        self.disc_opt = torch.optim.Adam(self.discriminator.parameters(), lr=params.disc_lr, betas=(0.5, 0.9))
-        self._latents: torch.Tensor | None = None
-        self._disc_logs: dict[str, float] = {}
-
-    def optim_parameters(self):
-        own = {id(p) for p in self.discriminator.parameters()}
-        return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+        net = discriminator(ctx.code_dim, params.disc_hidden, params.disc_layers)
+        self.auxiliary("discriminator", net, self.discriminator_loss, lr=params.disc_lr, betas=(0.5, 0.9), state_key="disc_opt")
 
     def regularizer(self, z, mu, logvar, kl):
         frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
         logits = torch.func.functional_call(self.discriminator, frozen, (z,))
         tc = (logits[:, 0] - logits[:, 1]).mean()
-        self._latents = z.detach()
-        return kl + self.params.gamma * tc, {"tc": tc, **self._disc_logs}
+        self.train_auxiliary("discriminator", z)
+        return kl + self.params.gamma * tc, {"tc": tc, **self.auxiliaries["discriminator"].logs}
 
-    def discriminator_loss(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-entropy of D on q(z) samples (label 0) against permuted samples (label 1), and accuracy."""
+    def discriminator_loss(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Cross-entropy of D on q(z) samples (label 0) against permuted samples (label 1), and its logs."""
         inputs = torch.cat([z, permute_dims(z)])
         labels = torch.arange(2, device=z.device).repeat_interleave(len(z))
         logits = self.discriminator(inputs)
-        return F.cross_entropy(logits, labels), (logits.argmax(1) == labels).float().mean()
-
-    def on_step_end(self, step):
-        super().on_step_end(step)
-        if self._latents is None:
-            return
-        loss, acc = self.discriminator_loss(self._latents)
-        self.disc_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.disc_opt.step()
-        self._latents = None
-        self._disc_logs = {"disc_loss": loss.item(), "disc_accuracy": acc.item()}
-
-    def extra_state(self):
-        return {"disc_opt": self.disc_opt.state_dict()}
-
-    def load_extra_state(self, state):
-        if "disc_opt" in state:
-            self.disc_opt.load_state_dict(state["disc_opt"])
+        loss = F.cross_entropy(logits, labels)
+        return loss, {"disc_loss": loss.item(), "disc_accuracy": (logits.argmax(1) == labels).float().mean().item()}
 
 
 @METHODS.register("beta_tcvae")

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from ..core.schema import check, in_range, non_negative, positive
 from ..losses import barlow_twins_loss, negative_cosine, vicreg_terms
 from ..models.heads import mlp
-from .base import METHODS
-from .contrastive import TwoViewMethod, TwoViewParams, budget_steps, ema_update, momentum_copy
+from .base import METHODS, budget_steps
+from .parts.twoview import TwoViewMethod, TwoViewParams
 
 
 class _Predicted(TwoViewMethod):
@@ -33,7 +33,7 @@ class BYOL(_Predicted):
     """BYOL (Grill et al. 2020): an online network predicts a momentum target network's projection of the other view.
 
     :math:`L = \\sum_{\\text{both views}} \\|\\bar q_\\theta(z_\\theta) - \\bar z'_\\xi\\|^2 = \\sum 2 - 2\\cos`;
-    the target :math:`\\xi \\leftarrow \\tau \\xi + (1-\\tau)\\theta` after every step (``on_step_end``),
+    the target :math:`\\xi \\leftarrow \\tau \\xi + (1-\\tau)\\theta` after every step (``Method.momentum_pair``),
     with a constant :math:`\\tau` (the paper anneals it to 1; short runs do not need it).
     """
 
@@ -45,8 +45,8 @@ class BYOL(_Predicted):
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)
-        self.target_encoder = momentum_copy(self.encoder)
-        self.target_projector = momentum_copy(self.projector)
+        self.target_encoder = self.momentum_pair(self.encoder)
+        self.target_projector = self.momentum_pair(self.projector)
 
     def loss(self, x):
         views = self.views(x)
@@ -55,10 +55,6 @@ class BYOL(_Predicted):
             t1, t2 = self.target_projector(self.target_encoder(views)).chunk(2)
         loss = 4 + 2 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
         return loss, {"positive_cosine": 1 - loss.item() / 4}
-
-    def on_step_end(self, step):
-        ema_update(self.target_encoder, self.encoder, self.params.momentum)
-        ema_update(self.target_projector, self.projector, self.params.momentum)
 
 
 @METHODS.register("simsiam")

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
-from kornia.color import rgb_to_lab
 from torch import nn
 
 from ..augment import rotations
 from ..augment.grids import CENTRE, NEIGHBOURS, TileGrid, chromatic_guard, extract_tiles, jigsaw_permutations, resize_tiles
 from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..core.errors import ConfigError
-from ..models.heads import ConvDecoder, mlp
+from ..models.heads import mlp
 from .base import METHODS, Method, MethodParams
+from .parts.colour import ABQuantizer, light_ab
+from .parts.decoders import image_decoder
 
 
 @METHODS.register("rotation")
@@ -257,58 +258,10 @@ class Jigsaw(TileTask):
 
 
 # --- colorization ---------------------------------------------------------------------
-class ABQuantizer(nn.Module):
-    """Quantized ab colour space (Zhang et al. 2016, Sec. 2.1): a grid of ``step``-wide bins, in-gamut only.
-
-    The bins are those hit by a ``lattice``^3 grid of sRGB colours converted with Kornia's
-    CIE Lab: 264 bins for step 10 (Zhang et al. count 313 with their conversion and data).
-    ``quantize`` maps ab values to their bin, or for thin slivers of bins at the gamut's edge
-    that the lattice missed, to the nearest kept bin (a lookup table over the full grid);
-    ``dequantize`` maps a bin to its centre, so ``quantize(dequantize(k)) == k``.
-    """
-
-    LIMIT = 120.0  # |a|, |b| < 120 for every sRGB colour
-
-    def __init__(self, step: float = 10.0, lattice: int = 33):
-        super().__init__()
-        self.step = step
-        self.side = int(math.ceil(2 * self.LIMIT / step))
-        levels = torch.linspace(0, 1, lattice)
-        rgb = torch.stack(torch.meshgrid(levels, levels, levels, indexing="ij")).reshape(3, -1, 1)
-        ab = rgb_to_lab(rgb[None])[0, 1:].reshape(2, -1)
-        occupied = torch.unique(self._cell(ab[0]) * self.side + self._cell(ab[1]))
-        centres = torch.stack([occupied // self.side, occupied % self.side], 1).float()
-        centres = (centres + 0.5) * step - self.LIMIT
-        grid = (torch.arange(self.side) + 0.5) * step - self.LIMIT
-        every = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), -1).reshape(-1, 2)
-        self.register_buffer("centres", centres, persistent=False)  # [Q, 2]
-        self.register_buffer("lookup", torch.cdist(every, centres).argmin(1), persistent=False)  # grid cell -> bin
-
-    def _cell(self, v: torch.Tensor) -> torch.Tensor:
-        return ((v + self.LIMIT) / self.step).floor().long().clamp(0, self.side - 1)
-
-    @property
-    def bins(self) -> int:
-        return len(self.centres)
-
-    def quantize(self, ab: torch.Tensor) -> torch.Tensor:
-        """ab [B, 2, H, W] -> bin indices [B, H, W]."""
-        return self.lookup[self._cell(ab[:, 0]) * self.side + self._cell(ab[:, 1])]
-
-    def dequantize(self, bins: torch.Tensor) -> torch.Tensor:
-        """Bin indices [B, H, W] -> ab bin centres [B, 2, H, W]."""
-        return self.centres[bins].permute(0, 3, 1, 2)
-
-
 def rebalancing_weights(prior: torch.Tensor, mix: float) -> torch.Tensor:
     """Zhang et al. (2016, Eq. 4): ``w ∝ ((1 - λ) p + λ / Q)^-1``, normalized so that ``E_p[w] = 1``."""
     w = 1.0 / ((1 - mix) * prior + mix / len(prior))
     return w / (prior * w).sum()
-
-
-def decoder_depth(out_resolution: int, depth: int) -> int:
-    """The conv decoder's depth for an output of ``out_resolution`` (its start map must be >= 1 pixel)."""
-    return max(1, min(depth, int(math.log2(out_resolution))))
 
 
 @METHODS.register("colorization")
@@ -340,22 +293,14 @@ class Colorization(Method):
         self.encoder = ctx.make_backbone(in_channels=1)
         self.quantizer = ABQuantizer(params.bin_size)
         out = self.quantizer.bins if params.target == "bins" else 2
-        res = ctx.resolution // params.stride
-        bb = ctx.backbone
-        self.decoder = ConvDecoder(ctx.code_dim, out, res, bb.width, decoder_depth(res, bb.depth))
+        self.decoder = image_decoder(ctx, ctx.code_dim, out, ctx.resolution // params.stride)
         self.register_buffer("counts", torch.zeros(self.quantizer.bins))
 
-    @staticmethod
-    def lab(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Lightness in [0, 1] [B, 1, R, R] and ab [B, 2, R, R] of RGB images in [0, 1]."""
-        lab = rgb_to_lab(x.clamp(0, 1))
-        return lab[:, :1] / 100.0, lab[:, 1:]
-
     def views(self, x):
-        return self.lab(x)[0]
+        return light_ab(x)[0]
 
     def loss(self, x):
-        light, ab = self.lab(x)
+        light, ab = light_ab(x)
         ab = F.avg_pool2d(ab, self.params.stride) if self.params.stride > 1 else ab
         out = self.decoder(self.encoder(light))
         if self.params.target == "regression":
@@ -370,4 +315,4 @@ class Colorization(Method):
         return loss, {"bin_accuracy": acc.item()}
 
     def encode(self, x):
-        return self.encoder(self.lab(x)[0])
+        return self.encoder(light_ab(x)[0])

@@ -17,17 +17,10 @@ from torch import nn
 from ..augment.grids import patchify
 from ..augment.masks import MASKS, make_mask, random_token_mask
 from ..core.schema import check, in_range, non_negative, one_of, positive
-from ..models.heads import ConvDecoder
 from ..models.vit import MaskedTokenDecoder, TinyViT
 from .base import METHODS, Method, MethodParams
-from .pretext import ABQuantizer, Colorization, decoder_depth
-
-
-def image_decoder(ctx, code_dim: int, out_channels: int, resolution: int | None = None) -> ConvDecoder:
-    """The shared conv decoder from a code to ``out_channels`` maps at ``resolution`` (default: the input's)."""
-    res = resolution or ctx.resolution
-    bb = ctx.backbone
-    return ConvDecoder(code_dim, out_channels, res, bb.width, decoder_depth(res, bb.depth))
+from .parts.colour import ABQuantizer, light_ab
+from .parts.decoders import image_decoder
 
 
 def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,9 +63,8 @@ class Inpainting(Method):
     central block, random blocks, or random regions covering ``mask_ratio`` of the image.
     With ``adversarial_weight > 0`` the loss adds ``weight * -log D(composite)`` (the
     paper uses 0.001 with 0.999 on the reconstruction) where ``D`` is a small discriminator
-    with its own Adam optimizer, stepped in ``on_step_end`` on real images vs. the
-    composites of the step, checkpointed through ``extra_state`` and excluded from
-    ``optim_parameters``.
+    with its own Adam optimizer (``Method.auxiliary``), stepped after the shared step on
+    real images vs. the composites of the step.
     """
 
     family = "reconstruction"
@@ -94,13 +86,8 @@ class Inpainting(Method):
         self.decoder = image_decoder(ctx, ctx.code_dim, ctx.channels)
         self.disc = None
         if params.adversarial_weight > 0:
-            self.disc = PatchDiscriminator(ctx.channels, ctx.resolution)
-            self.disc_opt = torch.optim.Adam(self.disc.parameters(), lr=params.disc_lr, betas=(0.5, 0.999))
-        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def optim_parameters(self):
-        skip = {id(p) for p in self.disc.parameters()} if self.disc is not None else set()
-        return [p for p in self.parameters() if p.requires_grad and id(p) not in skip]
+            disc = PatchDiscriminator(ctx.channels, ctx.resolution)
+            self.auxiliary("disc", disc, self.discriminator_loss, lr=params.disc_lr, betas=(0.5, 0.999))
 
     def masked(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(input with the hidden region filled, mask [B, 1, R, R] with 1 = hidden)."""
@@ -130,26 +117,14 @@ class Inpainting(Method):
             w = self.params.adversarial_weight
             loss = (1 - w) * recon + w * adv
             logs["adversarial"] = adv.item()
-            self._pending = (x.detach(), composite.detach())
+            self.train_auxiliary("disc", x, composite)
         return loss, logs
 
-    def on_step_end(self, step):
-        if self.disc is None or self._pending is None:
-            return
-        real, fake = self._pending
-        self._pending = None
-        self.disc_opt.zero_grad(set_to_none=True)  # also drops the generator step's gradients on D
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's cross-entropy on real images (label 1) against the step's composites (label 0)."""
         logits = self.disc(torch.cat([real, fake]))
         labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(logits.device)
-        F.binary_cross_entropy_with_logits(logits, labels).backward()
-        self.disc_opt.step()
-
-    def extra_state(self):
-        return {"disc_optimizer": self.disc_opt.state_dict()} if self.disc is not None else {}
-
-    def load_extra_state(self, state):
-        if self.disc is not None and "disc_optimizer" in state:
-            self.disc_opt.load_state_dict(state["disc_optimizer"])
+        return F.binary_cross_entropy_with_logits(logits, labels), {}
 
 
 # --- denoising autoencoder --------------------------------------------------------------
@@ -206,7 +181,7 @@ class SplitEncoder(nn.Module):
     @staticmethod
     def channels(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """L scaled to [0, 1] and ab scaled to about [-1, 1] of RGB images in [0, 1]."""
-        light, ab = Colorization.lab(x)
+        light, ab = light_ab(x)
         return light, ab / ABQuantizer.LIMIT
 
     def forward(self, x):

@@ -95,7 +95,7 @@ def test_memory_bank_is_filled_after_the_step_with_detached_embeddings(name):
     x = shapes(8)
     loss, _ = m.loss(x)
     assert torch.equal(m.bank.keys, before)  # not during the loss
-    pending = m._pending.clone()
+    pending = m.bank.pending.clone()
     assert not pending.requires_grad
     loss.backward()
     m.on_step_end(0)

@@ -9,7 +9,8 @@ from sslpipe.core.schema import build
 from sslpipe.models.backbones import BackboneConfig
 from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
-from sslpipe.methods.pretext import ABQuantizer, rebalancing_weights
+from sslpipe.methods.parts.colour import ABQuantizer
+from sslpipe.methods.pretext import rebalancing_weights
 
 TINY = BackboneConfig(width=8, depth=2, code_dim=8)
 

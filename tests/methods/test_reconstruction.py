@@ -90,7 +90,7 @@ def test_adversarial_discriminator_has_its_own_optimizer_and_checkpoint():
     fresh = make("inpainting", adversarial_weight=0.01)
     fresh.load_state_dict(m.state_dict())
     fresh.load_extra_state(state)
-    assert fresh.disc_opt.state_dict()["state"][0]["step"] == 5
+    assert fresh.auxiliaries["disc"].optimizer.state_dict()["state"][0]["step"] == 5
     assert "adversarial" in m.loss(x)[1]
     assert make("inpainting").extra_state() == {} and make("inpainting").disc is None
 

@@ -1,0 +1,1 @@
+"""Building blocks shared by several method families (no method is registered here)."""
