@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,8 @@ from sslpipe.core.schema import check, positive
 from sslpipe.data.sources import SPLITS, SOURCES, DataSource, SourceInfo, SourceParams, Split
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -67,3 +73,65 @@ def mlflow_store(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+# --- small methods, subprocesses and hostile files, shared by the reliability tests ---------
+def tiny_method(name: str, resolution: int = 32, **params):
+    """A registered method at a tiny size (conv width 8, depth 2, 4-d code) with its committed params.yaml block."""
+    from sslpipe.config import BackboneConfig, build, load_raw
+    from sslpipe.methods.base import METHODS, MethodContext
+
+    cls = METHODS.get(name)
+    block = {**(load_raw(ROOT / "params.yaml")["methods"].get(name) or {}), **params}
+    ctx = MethodContext(3 if cls.needs_color else 1, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0)
+    return cls(build(cls.Params, block, f"methods.{name}"), ctx)
+
+
+def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int = 0):
+    """An endless seeded stream of uint8 image batches (what the shard loader yields)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rng.integers(0, 256, (batch, channels, resolution, resolution), dtype=np.uint8)
+
+
+def python_env(**extra: str) -> dict:
+    """The environment of a child Python that imports this checkout's sslpipe."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+    env.update(extra)
+    return env
+
+
+def spawn_python(code: str, *args: str, **popen) -> subprocess.Popen:
+    """Start ``python -c code args...`` with this interpreter and checkout (a real second process)."""
+    popen.setdefault("env", python_env())
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], **popen)
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is running (Linux /proc; a zombie has exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def write_crafted_torch_file(path: Path, marker: Path, **content) -> None:
+    """A torch file whose unpickling runs code that creates ``marker`` (what a hostile model.pt does)."""
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return exec, (f"open({str(marker)!r}, 'w').close()",)
+
+    torch.save({**content, "payload": Payload()}, path)
