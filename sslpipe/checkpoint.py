@@ -1,4 +1,9 @@
-"""Final model files: everything needed to rebuild a trained method without params.yaml."""
+"""Final model files: everything needed to rebuild a trained method without params.yaml.
+
+A model file holds only tensors and plain data (names, numbers, lists, dicts) and is read
+with :func:`sslpipe.core.io.load_torch`, which refuses anything else: model files travel through
+DVC remotes and MLflow artifact stores, and unpickling arbitrary objects runs code.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,10 +11,10 @@ from pathlib import Path
 
 import torch
 
+from .core.errors import ConfigError, DataError
+from .core.io import load_torch, save_torch
 from .core.schema import build, unrecorded
 from .models.backbones import BackboneConfig
-from .core.errors import DataError
-from .core.io import save_torch
 from .methods.base import METHODS, Method, MethodContext
 
 
@@ -27,10 +32,12 @@ def save_method(path: str | Path, method: Method, **meta) -> None:
 
 def load_method(path: str | Path, device: torch.device | str = "cpu") -> Method:
     path = Path(path)
+    stage = f"pretrain@{path.parent.parent.name}-{path.parent.name}"
     if not path.exists():
-        raise DataError(f"missing model {path}. Fix: run its pretrain stage (`dvc repro pretrain@{path.parent.parent.name}-{path.parent.name}`).")
+        raise DataError(f"missing model {path}. Fix: run its pretrain stage (`dvc repro {stage}`).")
+    fix = f"rebuild it with `dvc repro -f {stage}` (and load model files only from stores you trust)."
+    ck = load_torch(path, map_location=device, fix=fix)
     try:
-        ck = torch.load(path, map_location=device, weights_only=False)
         cls = METHODS.get(ck["method"])
         c = ck["context"]
         with unrecorded():  # the model file's own settings, not params.yaml's
@@ -40,8 +47,9 @@ def load_method(path: str | Path, device: torch.device | str = "cpu") -> Method:
         method = cls(params, ctx)
         method.load_state_dict(ck["state_dict"])
         method.load_extra_state(ck["extra_state"])
-    except (RuntimeError, KeyError, EOFError) as e:
-        raise DataError(f"corrupted model file {path} ({e}). Fix: rerun its pretrain stage with `dvc repro -f`.") from None
+    except (RuntimeError, KeyError, TypeError, ValueError, ConfigError) as e:
+        problem = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path}: not a model this version of sslpipe can rebuild ({problem}). Fix: {fix}") from None
     return method.to(device).eval()
 
 
