@@ -2,17 +2,22 @@
 
 Device-agnostic (CPU here; CUDA with AMP, pinned memory and non-blocking copies where
 present), warm-up + cosine schedule, and a resumable checkpoint written atomically every
-``checkpoint_every`` steps: model, optimizer, scheduler, AMP scaler, step and RNG
-states.  The data stream is a deterministic function of the seed, so a resumed run
-replays it to the batch it stopped at and ends bit-identical to an uninterrupted run on CPU.
+``checkpoint_every`` steps: model, optimizer, scheduler, AMP scaler, step, RNG states and
+the rows logged so far, as tensors and plain data only (read back without unpickling code).
+The data stream is a deterministic function of the seed, so a resumed run replays it to the
+batch it stopped at and ends bit-identical to an uninterrupted run on CPU; the logged rows
+before the stop are handed to ``on_log`` again, so the caller sees the whole training curve.
+A resume file that cannot be used (damaged, refused, from another model) is reported and
+training starts from step 0: it never blocks a rerun.
 """
 from __future__ import annotations
 
+import copy
 import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -22,7 +27,8 @@ from tqdm import tqdm
 
 from .core.schema import check, non_negative, one_of, positive
 from .data.loader import to_device
-from .core.io import save_torch
+from .core.errors import DataError
+from .core.io import load_torch, save_torch
 from .methods.base import Method
 
 
@@ -70,13 +76,33 @@ class TrainResult:
     final_loss: float
     images_per_s: float
     seconds: float
+    #: every logged row of the run as (step, logs), those before a resume included
+    history: list[tuple[int, dict]] = field(default_factory=list)
+    #: how many of them came from the resume checkpoint (handed to ``on_log`` again first)
+    replayed: int = 0
 
 
 def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG state as tensors and plain values (a weights-only load reads them back)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+    }
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def _parse_rng(state: dict) -> dict:
+    """The stored RNG states in the types the generators take (raises on a malformed state)."""
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    version, internal, gauss_next = state["python"]
+    if state["torch"].dtype != torch.uint8:
+        raise TypeError("the torch RNG state is not a byte tensor")
+    return {"torch": state["torch"], "numpy": (str(name), keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(gauss)),
+            "python": (version, tuple(internal), gauss_next), **({"cuda": state["cuda"]} if "cuda" in state else {})}
 
 
 def _set_rng_state(state: dict) -> None:
@@ -85,6 +111,53 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _plain(value):
+    """A logged value as a plain number where it is one (numpy and 0-d tensor scalars included)."""
+    if isinstance(value, (np.generic, torch.Tensor)) and np.size(value) == 1:
+        return value.item()
+    return value
+
+
+def _resume(path: Path, key: str, device: torch.device, method: Method, opt, sched, scaler):
+    """Load the checkpoint at ``path`` into the training objects: (step, history, rng), or None with the objects untouched.
+
+    None when there is no file, it belongs to another key, or it cannot be used (damaged,
+    refused by the data-only loader, or not fitting this model): then a warning says so and
+    training starts from step 0, overwriting the file at the next checkpoint.
+    """
+    if not path.exists():
+        return None
+    try:
+        state = load_torch(path, map_location=device, fix="none needed.")
+    except DataError as e:
+        print(f"warning: ignoring the resume file {path} ({str(e).split('. Fix:')[0].removeprefix(f'{path}: ')}); "
+              "training from step 0", file=sys.stderr)
+        return None
+    if not isinstance(state, dict) or state.get("key") != key:
+        print(f"note: the resume file {path} was written for other parameters or data; training from step 0", file=sys.stderr)
+        return None
+    fresh = copy.deepcopy((method.state_dict(), method.extra_state(), opt.state_dict(), sched.state_dict(), scaler.state_dict()))
+    try:
+        step, rng = int(state["step"]), _parse_rng(state["rng"])
+        history = [(int(s), dict(logs)) for s, logs in state.get("history", [])]
+        method.load_state_dict(state["model"])
+        method.load_extra_state(state["extra"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        model, extra, o, s, sc = fresh
+        method.load_state_dict(model)
+        method.load_extra_state(extra)
+        opt.load_state_dict(o)
+        sched.load_state_dict(s)
+        scaler.load_state_dict(sc)
+        problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        print(f"warning: ignoring the resume file {path} (it does not fit this model: {problem}); training from step 0", file=sys.stderr)
+        return None
+    return step, history, rng
 
 
 def fit_gradient(
@@ -100,35 +173,37 @@ def fit_gradient(
 ) -> TrainResult:
     """Train ``method`` for ``cfg.steps`` steps on the batch stream; resume from ``resume_path`` if its key matches.
 
-    ``stop_after`` stops early after that many steps (leaving the resume checkpoint), which
-    is how tests simulate a killed run.
+    ``on_log(step, logs)`` gets a row every ``log_every`` steps and at the last step.  After
+    a resume it first gets the rows logged before the stop again (same steps, same values,
+    in order), so whatever it writes holds the whole curve; ``TrainResult.history`` is that
+    whole curve and ``TrainResult.replayed`` the number of rows that were replayed.
+    ``stop_after`` stops early after that many steps (leaving the resume checkpoint, as a
+    kill after that step would), which is how tests simulate a killed run.
     """
     method.to(device).train()
     opt = make_optimizer(method.optim_parameters(), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    start = 0
-    if resume_path is not None and resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=False)
-        if state.get("key") == resume_key:
-            method.load_state_dict(state["model"])
-            method.load_extra_state(state["extra"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            scaler.load_state_dict(state["scaler"])
-            start = state["step"]
-            for _ in range(start):  # replay the deterministic stream to where the run stopped
-                next(batches)
-            _set_rng_state(state["rng"])
-            print(f"resumed from step {start} ({resume_path})", file=sys.stderr)
+    start, history = 0, []
+    resumed = _resume(resume_path, resume_key, device, method, opt, sched, scaler) if resume_path is not None else None
+    if resumed is not None:
+        start, history, rng = resumed
+        for _ in range(start):  # replay the deterministic stream to where the run stopped
+            next(batches)
+        _set_rng_state(rng)
+        for step, logs in history:  # the curve before the stop, as it was logged then
+            if on_log:
+                on_log(step, logs)
+        print(f"resumed from step {start} ({resume_path})", file=sys.stderr)
+    replayed = len(history)
 
     def checkpoint(step: int) -> None:
         if resume_path is not None:
             save_torch(resume_path, {
                 "key": resume_key, "step": step, "model": method.state_dict(), "extra": method.extra_state(),
                 "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict(),
-                "rng": _rng_state(device),
+                "rng": _rng_state(device), "history": [[s, {k: _plain(v) for k, v in logs.items()}] for s, logs in history],
             })
 
     loss_value, seen, t0 = float("nan"), 0, time.perf_counter()
@@ -153,17 +228,19 @@ def fit_gradient(
         seen += x.shape[0]
         seen_log += x.shape[0]
         done = step + 1
-        if done % cfg.log_every == 0 or done == end:
+        if done % cfg.log_every == 0 or done == cfg.steps:
             now = time.perf_counter()
             rate = seen_log / max(now - t_log, 1e-9)
             t_log, seen_log = now, 0
             bar.set_postfix(loss=f"{loss_value:.4f}")
+            row = {"loss": loss_value, "lr": opt.param_groups[0]["lr"], "images_per_s": rate, **logs}
+            history.append((done, row))
             if on_log:
-                on_log(done, {"loss": loss_value, "lr": opt.param_groups[0]["lr"], "images_per_s": rate, **logs})
+                on_log(done, row)
         if done % cfg.checkpoint_every == 0 and done < end:
             checkpoint(done)
     bar.close()
     if stop_after is not None and end < cfg.steps:
         checkpoint(end)
     seconds = time.perf_counter() - t0
-    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds)
+    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds, history, replayed)
