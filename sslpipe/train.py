@@ -29,6 +29,7 @@ from .core.schema import check, non_negative, one_of, positive
 from .data.loader import to_device
 from .core.errors import DataError
 from .core.io import load_torch, save_torch
+from .core.runtime import check_device
 from .methods.base import Method
 
 
@@ -48,6 +49,9 @@ class TrainConfig:
     amp: bool = check(True, help="mixed precision on CUDA; ignored on CPU.")
     threads: int = check(2, non_negative, help="CPU threads (0 = torch default).")
     device: str = check("auto", one_of("auto", "cpu", "cuda", "mps"))
+
+    def validate(self, key: str) -> None:
+        check_device(self.device, f"{key}.device")  # a device the machine lacks fails at validation
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:

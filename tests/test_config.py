@@ -123,3 +123,16 @@ def test_unknown_metric_settings_are_refused():
     raw["evaluate"]["metrics"]["dci"] = {"trees": 5}
     with pytest.raises(ConfigError, match="evaluate.metrics.dci.trees"):
         from_raw(raw)
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_a_device_this_machine_lacks_is_refused_at_validation(monkeypatch, device):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ConfigError) as e:
+        from_raw(with_change("train.device", device))
+    assert e.value.key == "train.device" and "no" in e.value.problem and "Fix: set train.device: auto or cpu" in str(e.value)
+    from_raw(with_change("train.device", "auto"))
+    from_raw(with_change("train.device", "cpu"))

@@ -18,18 +18,34 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _device_available(name: str) -> bool:
+    import torch
+
+    if name == "cuda":
+        return torch.cuda.is_available()
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps and mps.is_available())
+    return True
+
+
+def check_device(name: str, key: str = "train.device") -> None:
+    """Raise a ConfigError when ``name`` (auto, cpu, cuda, mps) is a device this machine lacks.
+
+    ``train.device`` is checked with the rest of params.yaml, so ``sslpipe validate`` refuses
+    ``cuda`` on a machine without CUDA before any stage runs.
+    """
+    if not _device_available(name):
+        raise ConfigError(key, f"is {name!r} but no {name.upper()} device is available on this machine.", "set train.device: auto or cpu.")
+
+
 def select_device(name: str = "auto"):
-    """The torch device for ``train.device`` (auto: CUDA, then MPS, then CPU)."""
+    """The torch device for ``train.device`` (auto: CUDA, then MPS, then CPU; a named one must exist)."""
     import torch
 
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device", "is 'cuda' but no CUDA device is available.", "set train.device: auto or cpu.")
+        return torch.device(next((d for d in ("cuda", "mps") if _device_available(d)), "cpu"))
+    check_device(name)
     return torch.device(name)
 
 
