@@ -4,11 +4,14 @@ Stored as one ``.npz`` per encoder (``embeddings/<dataset>/<method>.npz``).
 """
 from __future__ import annotations
 
+import dataclasses
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import DataError
 from ..core.io import save_npz
 
 
@@ -40,12 +43,23 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | Path) -> "Embeddings":
-        with np.load(path, allow_pickle=False) as f:
-            kw = {}
-            for k in f.files:
-                if k.startswith("meta_"):
-                    v = f[k].tolist()
-                    kw[k[5:]] = [int(x) for x in v] if k == "meta_factor_sizes" else [str(x) for x in v]
-                else:
-                    kw[k] = f[k]
-        return cls(**kw)
+        path = Path(path)
+        stage = f"embed@{path.parent.name}-{path.stem}"
+        if not path.exists():
+            raise DataError(f"missing embeddings {path}. Fix: run its embed stage (`dvc repro {stage}`).")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                kw = {}
+                for k in f.files:
+                    if k.startswith("meta_"):
+                        v = f[k].tolist()
+                        kw[k[5:]] = [int(x) for x in v] if k == "meta_factor_sizes" else [str(x) for x in v]
+                    else:
+                        kw[k] = f[k]
+            required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+            if required - set(kw):
+                raise ValueError(f"missing {', '.join(sorted(required - set(kw)))}")
+            return cls(**kw)
+        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
+            problem = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            raise DataError(f"unreadable embeddings {path} ({problem}). Fix: rebuild them with `dvc repro -f {stage}`.") from None
