@@ -124,7 +124,7 @@ def _plain(value):
     return value
 
 
-def _resume(path: Path, key: str, device: torch.device, method: Method, opt, sched, scaler):
+def _resume(path: Path, key: str, method: Method, opt, sched, scaler):
     """Load the checkpoint at ``path`` into the training objects: (step, history, rng), or None with the objects untouched.
 
     None when there is no file, it belongs to another key, or it cannot be used (damaged,
@@ -134,7 +134,7 @@ def _resume(path: Path, key: str, device: torch.device, method: Method, opt, sch
     if not path.exists():
         return None
     try:
-        state = load_torch(path, map_location=device, fix="none needed.")
+        state = load_torch(path, fix="none needed.")  # on the CPU: RNG states must be CPU tensors
     except DataError as e:
         print(f"warning: ignoring the resume file {path} ({str(e).split('. Fix:')[0].removeprefix(f'{path}: ')}); "
               "training from step 0", file=sys.stderr)
@@ -190,7 +190,7 @@ def fit_gradient(
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start, history = 0, []
-    resumed = _resume(resume_path, resume_key, device, method, opt, sched, scaler) if resume_path is not None else None
+    resumed = _resume(resume_path, resume_key, method, opt, sched, scaler) if resume_path is not None else None
     if resumed is not None:
         start, history, rng = resumed
         for _ in range(start):  # replay the deterministic stream to where the run stopped
