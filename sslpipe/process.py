@@ -5,10 +5,10 @@ long as the stage writes; a second process that would write the same outputs fai
 naming the process that holds the lock.  The kernel drops the lock when its holder exits in
 any way (``kill -9`` included), so there is never a stale lock to delete by hand.
 
-:func:`die_with_parent` asks Linux to send the stage SIGTERM when its parent (``dvc repro``,
-or the shell of a Snakemake job) exits, so a killed runner does not leave a stage training on
-and overwriting outputs after a rerun; SIGTERM then unwinds the stage like an exception
-(temporary files removed, the tracked run closed).
+:func:`die_with_parent` asks Linux to send the stage SIGTERM when its parent process exits
+(``dvc repro``, when the stage command execs the stage), so a killed runner does not leave a
+stage training on and overwriting outputs after a rerun; SIGTERM then unwinds the stage like
+an exception (temporary files removed, the tracked run closed).
 """
 from __future__ import annotations
 
