@@ -78,8 +78,10 @@ def mlflow_store(tmp_path, monkeypatch):
 # --- small methods, subprocesses and hostile files, shared by the reliability tests ---------
 def tiny_method(name: str, resolution: int = 32, **params):
     """A registered method at a tiny size (conv width 8, depth 2, 4-d code) with its committed params.yaml block."""
-    from sslpipe.config import BackboneConfig, build, load_raw
+    from sslpipe.config import load_raw
+    from sslpipe.core.schema import build
     from sslpipe.methods.base import METHODS, MethodContext
+    from sslpipe.models.backbones import BackboneConfig
 
     cls = METHODS.get(name)
     block = {**(load_raw(ROOT / "params.yaml")["methods"].get(name) or {}), **params}

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from sslpipe.checkpoint import load_method, save_method
-from sslpipe.config import TrainConfig
-from sslpipe.errors import DataError
+from sslpipe.train import TrainConfig
+from sslpipe.core.errors import DataError
 from sslpipe.methods.base import METHODS
 from sslpipe.train import fit_gradient
 from tests.conftest import image_stream, tiny_method, write_crafted_torch_file

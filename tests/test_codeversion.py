@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from sslpipe.codeversion import source_hash
+from sslpipe.core.codeversion import source_hash
 
 
 @pytest.fixture
@@ -45,7 +45,13 @@ def test_an_unknown_part_is_refused(package):
         source_hash("method", root=package)
 
 
-def test_the_installed_package_hashes_its_own_sources():
-    a = source_hash("methods", "models", "losses", "augment", "train.py", "stages/pretrain.py")
-    assert a == source_hash("methods", "models", "losses", "augment", "train.py", "stages/pretrain.py")
-    assert a != source_hash("methods", "models", "losses", "augment", "train.py")
+def test_parts_may_be_named_as_a_stage_declares_its_code(package):
+    assert source_hash("pkg/methods", "pkg/train.py", root=package) == source_hash("methods", "train.py", root=package)
+
+
+def test_the_package_hashes_the_code_its_stages_declare():
+    from sslpipe.stages.pretrain import STAGE
+
+    a = source_hash(*STAGE.code)
+    assert a == source_hash(*reversed(STAGE.code))
+    assert a != source_hash(*STAGE.code[:-1])

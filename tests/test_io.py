@@ -5,8 +5,8 @@ import stat
 import pytest
 import torch
 
-from sslpipe.errors import DataError
-from sslpipe.io import atomic_dir, atomic_path, check_output_paths, load_torch, save_npz, save_torch, write_json
+from sslpipe.core.errors import DataError
+from sslpipe.core.io import atomic_dir, atomic_path, check_output_paths, load_torch, save_npz, save_torch, write_json
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ LAYERS = [
     {"config"},
     {"presets", "stages", "bench"},
     {"smoke"},
-    {"cli", "__main__"},
+    {"cli"},
+    {"__main__"},  # `python -m sslpipe`: runs cli
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 

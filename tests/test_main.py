@@ -5,7 +5,7 @@ environment: ``.venv/bin/dvc`` does not put ``.venv/bin`` on PATH, so a bare ``s
 ``python``) is looked up on the user's PATH.  The command form below puts the project's venv
 first on the stage's PATH when it exists and falls back to the PATH otherwise; ``exec`` makes
 the stage replace the shell, so its parent is dvc itself (dash, /bin/sh on Debian, does not
-do that on its own), which :func:`sslpipe.process.die_with_parent` needs.
+do that on its own), which :func:`sslpipe.core.process.die_with_parent` needs.
 """
 import os
 import signal
@@ -82,7 +82,7 @@ def test_venv_dvc_runs_the_recommended_command_without_the_venv_on_path(tmp_path
 
 STAGE = """
 import os, pathlib, time
-from sslpipe.process import die_with_parent
+from sslpipe.core.process import die_with_parent
 assert die_with_parent()
 pathlib.Path("stage.pid").write_text(str(os.getpid()))
 try:

@@ -7,13 +7,13 @@ import time
 
 import pytest
 
-from sslpipe.errors import SslpipeError
-from sslpipe.process import stage_lock
+from sslpipe.core.errors import SslpipeError
+from sslpipe.core.process import stage_lock
 from tests.conftest import process_alive, python_env, spawn_python, wait_for
 
 HOLD = """
 import sys, time
-from sslpipe.process import stage_lock
+from sslpipe.core.process import stage_lock
 with stage_lock("pretrain", "dsprites-simclr", root=sys.argv[1]):
     open(sys.argv[2], "w").close()
     time.sleep(120)
@@ -21,8 +21,8 @@ with stage_lock("pretrain", "dsprites-simclr", root=sys.argv[1]):
 
 TRY = """
 import sys, time
-from sslpipe.errors import SslpipeError
-from sslpipe.process import stage_lock
+from sslpipe.core.errors import SslpipeError
+from sslpipe.core.process import stage_lock
 t = time.monotonic()
 try:
     with stage_lock(sys.argv[2], sys.argv[3], root=sys.argv[1]):
@@ -70,7 +70,7 @@ def test_the_lock_records_its_holder_and_is_released_on_exit(tmp_path):
 
 CHILD = """
 import pathlib, sys, time
-from sslpipe.process import die_with_parent
+from sslpipe.core.process import die_with_parent
 armed, d = sys.argv[1] == "armed", pathlib.Path(sys.argv[2])
 if armed:
     assert die_with_parent()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sslpipe.errors import DataError
+from sslpipe.core.errors import DataError
 from sslpipe.evaluate.embeddings import Embeddings
 
 

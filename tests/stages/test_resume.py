@@ -7,7 +7,7 @@ import csv
 
 import yaml
 
-from sslpipe import paths
+from sslpipe.core import paths
 from sslpipe.cli import main
 
 PARAMS = {

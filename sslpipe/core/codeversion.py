@@ -3,7 +3,7 @@
 A stage adds it to its resume key, so a checkpoint written by other code (an edited method,
 loss or training loop) is not resumed into the new code.  Only ``.py`` files count, by their
 path relative to the package and their bytes: caches, notes and the install location do not
-change it.  Imports nothing of sslpipe.
+change it.  Imports nothing of sslpipe (a core module).
 """
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ def package_root() -> Path:
 
 
 def source_hash(*parts: str, root: str | os.PathLike | None = None) -> str:
-    """sha256 (hex) over the ``.py`` files of ``parts``: sub-packages or modules relative to the package root.
+    """sha256 (hex) over the ``.py`` files of ``parts``: sub-packages or modules of the package.
 
-    ``source_hash("methods", "models", "losses", "augment", "train.py")`` covers what
-    ``dvc.yaml`` lists as the pretrain stage's code dependencies (``sslpipe/methods``, ...).
-    Order of ``parts`` does not matter.  A part that does not exist raises FileNotFoundError
-    (a misspelt dependency would otherwise hash nothing).
+    A part is relative to the package root (``"methods"``, ``"train.py"``) or to the project
+    root as a stage declares its code (``"sslpipe/methods"``), so
+    ``source_hash(*stage.code)`` covers exactly the code DVC tracks for the stage.  Order of
+    ``parts`` does not matter.  A part that does not exist raises FileNotFoundError (a
+    misspelt dependency would otherwise hash nothing).
     """
     base = Path(root) if root is not None else package_root()
     files: set[Path] = set()
     for part in parts:
+        part = str(part).removeprefix(f"{base.name}/")
         p = base / part
         if p.is_dir():
             files.update(f for f in p.rglob("*.py") if "__pycache__" not in f.relative_to(base).parts)
