@@ -166,3 +166,16 @@ def test_missing_shard_stops_pretrain_with_a_clear_error(dvc_study):
         assert r.returncode == 2 and f"missing shard data/shards/dsprites/{shard.name}" in r.stderr and "Fix:" in r.stderr
     finally:
         shard.write_bytes(saved)
+
+
+def test_a_typo_in_params_stops_the_stage_and_deletes_nothing(dvc_study):
+    """DVC keeps a stage's old outputs (persist) until the stage replaces them; sslpipe refuses bad params first."""
+    dest, env = dvc_study
+    shard_dir = dest / "data/shards/dsprites"
+    before = {p.name: p.read_bytes() for p in shard_dir.iterdir()}
+    with edited_params(dest, lambda raw: raw["data"]["dsprites"].update(n_trian=5)):
+        r = subprocess.run(["dvc", "repro", "shard@dsprites"], cwd=dest, env=env, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "data.dsprites.n_trian: unknown key. Did you mean 'n_train'?" in r.stdout + r.stderr
+    assert {p.name: p.read_bytes() for p in shard_dir.iterdir()} == before
+    assert "up to date" in _sh(["dvc", "status"], dest, env).stdout

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, process_alive, python_env, wait_for
 
-RECOMMENDED = 'exec env "PATH=.venv/bin:$PATH" python -m sslpipe'
+from sslpipe.stages.base import COMMAND as RECOMMENDED  # the form every generated stage command uses
 DVC_YAML = f"""\
 vars:
   - sslpipe: {RECOMMENDED}

@@ -15,8 +15,16 @@ from typing import Any, Callable
 
 from ..core import paths
 from ..core.errors import ConfigError
+from ..core.io import check_output_paths
+from ..core.process import die_with_parent, stage_lock
 from ..core.runtime import seed_everything, select_device
 from ..core.schema import unrecorded
+
+
+#: How DVC and Snakemake start a stage: with the project's venv first on PATH when it has one
+#: (so ``.venv/bin/dvc repro`` works without activating it), and ``exec`` so that the stage is a
+#: direct child of the runner and stops when the runner dies (core.process.die_with_parent).
+COMMAND = 'exec env "PATH=.venv/bin:$PATH" python -m sslpipe'
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,10 @@ class Out:
     path: str
     kind: str = "outs"
     options: dict = field(default_factory=dict)
+
+    @property
+    def is_dir(self) -> bool:
+        return not Path(self.path).suffix
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class Stage:
 
     @property
     def cmd(self) -> str:
-        return " ".join(["sslpipe", self.name] + [f"{{{a}}}" for a in self.args])
+        return " ".join([COMMAND, self.name] + [f"{{{a}}}" for a in self.args])
 
     def fill(self, text: str, **item: str) -> str:
         return text.format(**item)
@@ -107,15 +119,27 @@ class StageContext:
     def __enter__(self) -> "StageContext":
         from ..tracking import StageRun
 
+        die_with_parent()  # a killed runner (dvc repro, snakemake) takes the stage with it
         self.check_item()
-        with unrecorded():
-            experiment = self.cfg.study.name
-        self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.method or "-", self.params())
-        self.run = self._tracked.__enter__()
+        outs = [(o.is_dir, self.stage.fill(o.path, **self.item)) for o in self.stage.outs]
+        check_output_paths(*(p for d, p in outs if not d), dirs=tuple(p for d, p in outs if d))
+        self._lock = stage_lock(self.stage.name, "-".join(self.item.values()))
+        self._lock.__enter__()  # a second writer of the same outputs fails here, naming this process
+        try:
+            with unrecorded():
+                experiment = self.cfg.study.name
+            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.method or "-", self.params())
+            self.run = self._tracked.__enter__()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self._tracked.__exit__(*exc)
+        try:
+            self._tracked.__exit__(*exc)
+        finally:
+            self._lock.__exit__(*exc)
 
     # --- inputs ------------------------------------------------------------------
     def shards(self, *splits: str) -> tuple[Path, dict]:

@@ -32,7 +32,9 @@ def dvc_stage(stage: Stage) -> dict:
         body["deps"] = deps
     body["params"] = [fill(p) for p in stage.params]
     for kind in ("outs", "plots", "metrics"):
-        outs = [{fill(o.path): dict(o.options)} if o.options else fill(o.path) for o in stage.outs if o.kind == kind]
+        # persist: DVC leaves the old outputs in place until the stage replaces them (every output is
+        # written atomically), so a stage that refuses bad params deletes nothing
+        outs = [{fill(o.path): {**o.options, "persist": True}} for o in stage.outs if o.kind == kind]
         if outs:
             body[kind] = outs
     if stage.over is None:

@@ -9,6 +9,7 @@ import time
 
 from ..core import paths
 from ..core.io import atomic_path
+from ..core.codeversion import source_hash
 from ..core.schema import params_hash
 from .base import Out, Stage, StageContext
 
@@ -47,7 +48,8 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
     resume = paths.resume_file(dataset, method_name)
     if method.trainable and tcfg.steps > 0:
         batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed)
-        key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]]})
+        key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]],
+                           "code": source_hash(*ctx.stage.code)})
         result = fit_gradient(method, tcfg, batches, device, resume_path=resume, resume_key=key, on_log=on_log, stop_after=stop_after)
         if result.steps < tcfg.steps:
             print(f"stopped after {result.steps} of {tcfg.steps} steps; rerun to resume")
