@@ -102,6 +102,15 @@ def cmd_init_tracking(args):
     print(f"MLflow store ready: {tracking_uri()}")
 
 
+def cmd_sync_tracking(args):
+    from .tracking import sync_pending
+
+    done = sync_pending()
+    for run_id, name, n, status in done:
+        print(f"{name}: run {run_id}: {n} logged calls sent, closed as {status}")
+    print(f"{len(done)} run(s) synced" if done else "nothing to sync: every run's tracking data reached its store")
+
+
 def cmd_preset(args):
     from .presets import apply_preset
 
@@ -112,7 +121,9 @@ def cmd_preset(args):
 def cmd_smoke(args):
     from .smoke import main
 
-    main(args.runner, args.keep, args.all)
+    if args.profile and args.runner != "snakemake":
+        raise SslpipeError(f"--profile {args.profile} is a Snakemake profile. Fix: add --runner snakemake.")
+    main(args.runner, args.keep, args.all, args.profile)
 
 
 def cmd_bench(args):
@@ -153,11 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("defaults", cmd_defaults, "print the params.yaml block of methods with every parameter at its default")
     sp.add_argument("names", nargs="*", help="method names (default: all)")
     add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
+    add("sync-tracking", cmd_sync_tracking, "send tracking data that did not reach the MLflow store (server down mid-stage, killed runs)")
     sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
     sp.add_argument("--all", action="store_true", help="every method of the study (default: one method of every family)")
     sp.add_argument("--keep", default=None, help="scratch directory to use (default: a new temporary one)")
+    sp.add_argument("--profile", default=None, help="Snakemake profile for --runner snakemake, e.g. workflow/profiles/slurm (every stage an sbatch job)")
     sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
     sp.add_argument("--dataset", default="dsprites")
     sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")

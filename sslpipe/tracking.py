@@ -10,6 +10,22 @@ absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
 ``<root>/.dvc/tmp/exps/``; the root is resolved to the user's repo so they log to the
 same store.  A fresh SQLite store breaks when several processes create it at once
 (a race between their schema migrations), so creation is serialized with a file lock.
+
+Robustness:
+
+- A store that cannot be reached stops the stage before any work, naming the URI and the
+  fix (an HTTP server gets a 3 s ``/health`` probe; the SQLite store needs no network).
+- Everything a run logs is first appended to a journal on disk
+  (``.cache/tracking/<run id>.jsonl``) and then sent; a journal is deleted once all of it
+  has reached the store.  If the store fails mid-stage the stage goes on (its outputs are
+  files anyway) and ``sslpipe sync-tracking`` sends what was missed later.
+- SIGTERM is handled like SIGINT: the run is flushed and closed as KILLED.  A run whose
+  process died without closing it (kill -9, a lost node) is closed as KILLED by the next
+  execution of the same stage, after its journal is replayed, with the tag
+  ``sslpipe.replaced_by`` naming the new run.
+- The default SQLite store records artifact locations as absolute paths; they are
+  re-rooted to ``<repo root>/mlruns`` when the store is opened, so a copied or moved
+  project writes its artifacts inside itself.
 """
 from __future__ import annotations
 
@@ -18,11 +34,21 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
+import signal
+import socket
+import sqlite3
 import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
+from .core.errors import SslpipeError
 from .core.schema import flatten, params_hash
 
 EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
@@ -64,27 +90,152 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def init_store(experiment: str) -> str:
-    """Create the store and the study's experiment once (safe to call from parallel jobs)."""
+    """Create the store and the study's experiment once (safe to call from parallel jobs).
+
+    Fails at once, naming the URI and the fix, when the store cannot be reached.
+    """
     import mlflow
 
     uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
+    check_reachable(uri)
+    _http_retry_defaults(uri)
     lock = repo_root() / ".cache" / "mlflow.lock" if uri.startswith("sqlite:") else None
     with _file_lock(lock) if lock else contextlib.nullcontext():
         client = mlflow.MlflowClient(uri)
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        if uri == _default_uri():
+            reroot_artifacts(repo_root() / "mlflow.db", repo_root() / "mlruns")
     return exp_id
 
 
+# --- reachability ---------------------------------------------------------------------
+class TrackingUnreachable(SslpipeError):
+    """The MLflow store named by the tracking URI does not answer."""
+
+    def __init__(self, uri: str, reason: str):
+        fix = ("start the server (`make tracking-server` here), or point MLFLOW_TRACKING_URI at a running one, "
+               "or unset it to use the project's SQLite store")
+        super().__init__(f"MLflow tracking store {uri} is unreachable ({reason}); nothing was run. Fix: {fix}.")
+
+
+def _default_uri() -> str:
+    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def check_reachable(uri: str, timeout: float = 3.0) -> None:
+    """Raise :class:`TrackingUnreachable` unless the store answers, before a stage does any work.
+
+    HTTP(S) servers: ``GET /health`` with a short timeout (MLflow's own client would retry
+    for minutes).  Database URIs with a host: a TCP connection to it.  SQLite: the
+    database's directory must exist (no network).
+    """
+    parsed = urllib.parse.urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme in ("http", "https"):
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                if r.status == 200:
+                    return
+                reason = f"/health answered HTTP {r.status}"
+        except urllib.error.HTTPError as e:
+            reason = f"/health answered HTTP {e.code}"
+        except (OSError, ValueError) as e:
+            reason = str(getattr(e, "reason", e))
+        raise TrackingUnreachable(uri, reason)
+    if scheme == "sqlite":
+        path = parsed.path[1:] if parsed.path.startswith("//") else parsed.path
+        if path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise TrackingUnreachable(uri, f"directory {Path(path).parent} does not exist")
+        return
+    if parsed.hostname:  # postgresql://, mysql://, ...: a database server
+        port = parsed.port or {"postgresql": 5432, "mysql": 3306, "mssql": 1433}.get(scheme)
+        if port:
+            try:
+                socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+            except OSError as e:
+                raise TrackingUnreachable(uri, str(e)) from None
+
+
+def _http_retry_defaults(uri: str) -> None:
+    """Bound MLflow's HTTP retries (default 7 with backoff, about 4 minutes per failing call).
+
+    A server that goes away mid-stage then costs one call about 15 s before the run goes
+    on offline (journal only).  Explicit settings in the environment win.
+    """
+    if uri.startswith(("http:", "https:")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+# --- artifact locations of the default store ------------------------------------------
+def reroot_artifacts(db: Path, mlruns: Path) -> int:
+    """Point every local artifact location of a SQLite store at ``mlruns`` (returns rows changed).
+
+    MLflow stores ``<dir>/mlruns/<experiment id>`` as an absolute path when an experiment
+    is created (``<dir>`` being the creating process's cwd), and each run's artifact URI
+    under it; a copied or moved project would go on writing into the original's mlruns/.
+    Locations that are not local ``.../mlruns/<id>`` paths (object stores, a server's
+    ``mlflow-artifacts:``) are left alone.
+    """
+    want = str(mlruns)
+    changed = 0
+    with contextlib.closing(sqlite3.connect(db, timeout=60)) as con, con:
+        for exp_id, loc in con.execute("SELECT experiment_id, artifact_location FROM experiments").fetchall():
+            scheme = "file://" if loc and loc.startswith("file://") else ""
+            path = Path(loc[len(scheme):]) if loc else None
+            if path is None or not path.is_absolute() or path.parent.name != "mlruns" or str(path.parent) == want:
+                continue
+            old = scheme + str(path.parent)
+            new = scheme + want
+            con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (new + loc[len(old):], exp_id))
+            cur = con.execute("UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) WHERE experiment_id = ? AND substr(artifact_uri, 1, ?) = ?",
+                              (new, len(old) + 1, exp_id, len(old) + 1, old + "/"))
+            changed += 1 + cur.rowcount
+    return changed
+
+
+# --- stage runs ------------------------------------------------------------------------
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a stage (scancel, a cluster's time limit, `kill`): handled like Ctrl-C."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def journal_dir() -> Path:
+    return repo_root() / ".cache" / "tracking"
+
+
 class StageRun:
-    """One MLflow run of a stage; use as a context manager (``with StageRun(...) as run:``)."""
+    """One MLflow run of a stage; use as a context manager (``with StageRun(...) as run:``).
+
+    Every call is journaled to disk before it is sent (see the module docstring); when the
+    store fails mid-stage the run goes offline: the stage continues, logging only to the
+    journal, and ``sslpipe sync-tracking`` sends the rest later.
+    """
 
     def __init__(self, experiment: str, stage: str, dataset: str = "-", method: str = "-", params: dict[str, Any] | None = None):
         self.experiment, self.stage, self.dataset, self.method = experiment, stage, dataset, method
         self.params = params or {}
         self._mlflow = None
+        self._client = None
+        self._journal: Journal | None = None
         self._metrics_buffer: list = []
+        self._offline: str | None = None  # why the store stopped answering
+        self._prev_sigterm = None
 
     @property
     def name(self) -> str:
@@ -95,65 +246,290 @@ class StageRun:
 
         self._mlflow = mlflow
         exp_id = init_store(self.experiment)
+        self.uri = tracking_uri()
+        self._client = mlflow.MlflowClient(self.uri)
         tags = {
             "stage": self.stage,
             "dataset": self.dataset,
             "method": self.method,
             "git_commit": _git_commit(),
             "params_hash": params_hash(self.params),
+            "sslpipe.project": str(repo_root()),
+            "sslpipe.host": socket.gethostname(),
+            "sslpipe.pid": str(os.getpid()),
         }
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
-        self.run = mlflow.start_run(experiment_id=exp_id, run_name=self.name, tags=tags)
-        flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flatten(self.params).items()}
-        items = list(flat.items())
-        for i in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
-            mlflow.log_params(dict(items[i:i + 100]))
+        self.run = self._client.create_run(exp_id, run_name=self.name, tags=tags)
+        self.run_id = self.run.info.run_id
+        self._journal = Journal.create(journal_dir() / f"{self.run_id}.jsonl", self.uri, self.run_id, self.name)
+        self._close_stale(exp_id, tags)
+        flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flatten(self.params).items()}
+        self._record({"kind": "params", "params": flat})
+        if threading.current_thread() is threading.main_thread():
+            self._prev_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._prev_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._prev_sigterm)
+        status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
         self.flush()
-        self._mlflow.end_run(status="FAILED" if exc_type else "FINISHED")
+        self._record({"kind": "end", "status": status})
+        if self._offline:
+            print(f"warning: MLflow store {self.uri} failed during {self.name} ({self._offline}); the stage's files are "
+                  f"written and its tracking data kept in {self._journal.path}. Fix: when the store is back, run "
+                  "`sslpipe sync-tracking`.", file=sys.stderr)
+        else:
+            self._journal.remove()
+
+    # --- sending, journaled first --------------------------------------------------------
+    def _record(self, rec: dict) -> None:
+        """Journal one record, then send it unless the store has failed already."""
+        seq = self._journal.append(rec)
+        if self._offline:
+            return
+        try:
+            send(self._client, self.run_id, rec)
+        except Exception as e:  # noqa: BLE001 - any failure of the store; a malformed call is re-raised
+            if _is_caller_error(e):
+                raise
+            self._offline = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            print(f"warning: MLflow store {self.uri} stopped answering ({self._offline}); {self.name} goes on, "
+                  f"journaling to {self._journal.path}", file=sys.stderr)
+            return
+        self._journal.ack(seq)
+
+    def _close_stale(self, exp_id: str, tags: dict) -> None:
+        """Close the RUNNING runs of this stage whose process died, replaying their journals.
+
+        Same experiment, stage, dataset, method, project and ``dvc_exp``; a run started on
+        this host whose process is alive is a concurrent execution and is left alone (DVC's
+        and Snakemake's locks keep one project from running a stage twice at once, so a run
+        from another host is one whose node was lost).
+        """
+        filt = (f"attributes.status = 'RUNNING' and tags.stage = '{self.stage}' and tags.dataset = '{self.dataset}' "
+                f"and tags.method = '{self.method}'")
+        try:
+            runs = self._client.search_runs([exp_id], filter_string=filt, max_results=1000)
+        except Exception as e:  # noqa: BLE001 - closing old runs must not stop the stage
+            print(f"warning: could not look for stale runs of {self.name}: {e}", file=sys.stderr)
+            return
+        host = tags["sslpipe.host"]
+        replaced = []
+        for r in runs:
+            t = r.data.tags
+            if r.info.run_id == self.run_id or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] \
+                    or t.get("dvc_exp") != tags.get("dvc_exp"):
+                continue
+            if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() and _pid_alive(int(t["sslpipe.pid"])):
+                continue
+            jpath = journal_dir() / f"{r.info.run_id}.jsonl"
+            status = Journal(jpath).replay(self._client) if jpath.exists() else None
+            self._client.set_tag(r.info.run_id, "sslpipe.replaced_by", self.run_id)
+            self._client.set_terminated(r.info.run_id, status or "KILLED")
+            Journal(jpath).remove()
+            replaced.append(r.info.run_id)
+        if replaced:
+            self._client.set_tag(self.run_id, "sslpipe.replaces", ",".join(replaced))
 
     # --- logging ---------------------------------------------------------------
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Buffered; flushed in batches (one SQLite round-trip per ~1000 values)."""
-        from mlflow.entities import Metric
-
+        """Journaled at once, sent in batches (one store round-trip per ~1000 values)."""
         ts = int(time.time() * 1000)
-        for k, v in metrics.items():
-            self._metrics_buffer.append(Metric(_metric_key(k), float(v), ts, step or 0))
-        if len(self._metrics_buffer) >= 900:
+        rows = [[_metric_key(k), float(v), ts, step or 0] for k, v in metrics.items()]
+        seq = self._journal.append({"kind": "metrics", "metrics": rows})
+        self._metrics_buffer.append((seq, rows))
+        if sum(len(r) for _, r in self._metrics_buffer) >= 900:
             self.flush()
 
     def flush(self) -> None:
-        if self._metrics_buffer:
-            self._mlflow.MlflowClient().log_batch(self.run.info.run_id, metrics=self._metrics_buffer)
-            self._metrics_buffer = []
+        if not self._metrics_buffer:
+            return
+        buffered, self._metrics_buffer = self._metrics_buffer, []
+        if self._offline:
+            return
+        try:
+            send(self._client, self.run_id, {"kind": "metrics", "metrics": [m for _, rows in buffered for m in rows]})
+        except Exception as e:  # noqa: BLE001
+            if _is_caller_error(e):
+                raise
+            self._offline = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            print(f"warning: MLflow store {self.uri} stopped answering ({self._offline}); {self.name} goes on, "
+                  f"journaling to {self._journal.path}", file=sys.stderr)
+            return
+        self._journal.ack(buffered[-1][0])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
-        if path.is_dir():
-            self._mlflow.log_artifacts(str(path), artifact_path)
-        elif path.exists():
-            self._mlflow.log_artifact(str(path), artifact_path)
+        if not path.exists():
+            return
+        if self._offline:  # keep a copy: the stage's outputs may change before the sync
+            path = self._journal.keep(path, artifact_path)
+        self._record({"kind": "artifact", "path": str(path.resolve()), "artifact_path": artifact_path})
 
     def log_figure(self, fig, name: str) -> None:
-        self._mlflow.log_figure(fig, name)
+        """Saved as a file in the journal's folder first, then logged like any artifact."""
+        dest = self._journal.folder / "figures" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(dest)
+        parent = str(Path(name).parent)
+        self._record({"kind": "artifact", "path": str(dest), "artifact_path": None if parent == "." else parent})
 
     def log_shards(self, shard_dir: str | Path, manifest: dict, context: str) -> None:
         """The shard manifest as this run's dataset input (name, digest, source path)."""
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
+        digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+        self._record({"kind": "input", "name": manifest["dataset"], "digest": digest,
+                      "source": str(Path(shard_dir).resolve()), "context": context})
 
+
+def _is_caller_error(e: Exception) -> bool:
+    """A call the store refuses as malformed (a bug to surface), not a store that is down."""
+    return getattr(e, "error_code", None) == "INVALID_PARAMETER_VALUE"
+
+
+def send(client, run_id: str, rec: dict) -> None:
+    """Send one journal record to the store (also used to replay a journal)."""
+    kind = rec["kind"]
+    if kind == "params":
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in rec["params"].items()]
+        for i in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
+            client.log_batch(run_id, params=items[i:i + 100])
+    elif kind == "metrics":
+        from mlflow.entities import Metric
+
+        items = [Metric(k, v, ts, step) for k, v, ts, step in rec["metrics"]]
+        for i in range(0, len(items), 1000):
+            client.log_batch(run_id, metrics=items[i:i + 1000])
+    elif kind == "artifact":
+        path = Path(rec["path"])
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), rec["artifact_path"])
+        elif path.exists():
+            client.log_artifact(run_id, str(path), rec["artifact_path"])
+        else:
+            print(f"warning: artifact {path} no longer exists; not logged to run {run_id}", file=sys.stderr)
+    elif kind == "input":
         import warnings
 
-        digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
         with warnings.catch_warnings():  # two registered local-file source types both match; either is right
             warnings.simplefilter("ignore", UserWarning)
-            source = resolve_dataset_source(str(Path(shard_dir).resolve()))
-        ds = MetaDataset(source=source, name=manifest["dataset"], digest=digest)
-        self._mlflow.log_input(ds, context=context)
+            source = resolve_dataset_source(rec["source"])
+        ds = MetaDataset(source=source, name=rec["name"], digest=rec["digest"])
+        client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, rec["context"])])])
+    elif kind == "end":
+        client.set_terminated(run_id, rec["status"])
+
+
+class Journal:
+    """Append-only record of one run's tracking calls (JSON lines), with acknowledgements.
+
+    Line ``{"seq": n, ...}`` is a call; ``{"ack": n}`` says every call up to ``n`` reached
+    the store.  Appends are flushed to the OS at once, so a killed process loses nothing it
+    had logged; files kept for an offline run sit in the folder of the same name.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.folder = self.path.with_suffix("")
+        self._seq = -1
+
+    @classmethod
+    def create(cls, path: Path, uri: str, run_id: str, name: str) -> "Journal":
+        j = cls(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        j._file = open(path, "a")
+        j.append({"kind": "start", "uri": uri, "run_id": run_id, "name": name, "host": socket.gethostname(), "pid": os.getpid()})
+        return j
+
+    def append(self, rec: dict) -> int:
+        self._seq += 1
+        self._file.write(json.dumps({"seq": self._seq, **rec}) + "\n")
+        self._file.flush()
+        return self._seq
+
+    def ack(self, seq: int) -> None:
+        self._file.write(json.dumps({"ack": seq}) + "\n")
+        self._file.flush()
+
+    def keep(self, path: Path, artifact_path: str | None) -> Path:
+        dest = self.folder / "artifacts" / (artifact_path or "") / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            shutil.copytree(path, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, dest)
+        return dest
+
+    def remove(self) -> None:
+        if getattr(self, "_file", None):
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def records(self) -> tuple[dict, list[dict]]:
+        """The start record and the calls not acknowledged (a torn last line is ignored)."""
+        start, calls, acked = None, [], -1
+        for line in self.path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "ack" in rec:
+                acked = max(acked, rec["ack"])
+            elif rec.get("kind") == "start":
+                start = rec
+            else:
+                calls.append(rec)
+        return start, [r for r in calls if r["seq"] > acked]
+
+    def replay(self, client) -> str | None:
+        """Send the calls that did not reach the store; the run's final status if it had ended."""
+        start, pending = self.records()
+        run_id = start["run_id"] if start else self.path.stem
+        status = None
+        for rec in pending:
+            if rec["kind"] == "end":
+                status = rec["status"]
+            else:
+                send(client, run_id, rec)
+        return status
+
+
+def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
+    """Send every journal of a finished or dead process to its store: (run id, name, calls sent, status).
+
+    The run is closed with the status its process recorded, or KILLED if the process died
+    first; journals of processes still running on this host are left for them.
+    """
+    import mlflow
+
+    folder = (root or repo_root()) / ".cache" / "tracking"
+    done = []
+    for path in sorted(folder.glob("*.jsonl")):
+        j = Journal(path)
+        start, pending = j.records()
+        if start is None:
+            continue
+        ended = any(r["kind"] == "end" for r in pending)
+        if not ended and start.get("host") == socket.gethostname() and _pid_alive(int(start.get("pid", 0)) or -1):
+            continue
+        check_reachable(start["uri"])
+        _http_retry_defaults(start["uri"])
+        client = mlflow.MlflowClient(start["uri"])
+        status = j.replay(client) or "KILLED"
+        if client.get_run(start["run_id"]).info.status == "RUNNING":
+            client.set_terminated(start["run_id"], status)
+        j.remove()
+        done.append((start["run_id"], start["name"], len(pending), status))
+    return done
 
 
 def _metric_key(k: str) -> str:

@@ -30,3 +30,155 @@ def test_stage_run_records_name_tags_params_metrics(mlflow_store, monkeypatch):
     assert r["params.train.lr"] == "0.1" and r["params.methods.simclr.temperature"] == "0.5"
     assert r["metrics.loss"] == 1.0 and r["metrics.lowshot/lr_at_100/x"] == 0.5
     assert len(r["tags.params_hash"]) == 12 and r["status"] == "FINISHED"
+
+
+# --- killed runs, unreachable stores, moved projects ----------------------------------------
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sslpipe.tracking import TrackingUnreachable, journal_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory):
+    """One SQLite store for this module's tests (creating a store runs MLflow's migrations, seconds)."""
+    from sslpipe.tracking import init_store
+
+    d = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(d)
+        init_store("t")
+    return uri
+
+
+@pytest.fixture
+def store(shared_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared_store)
+    monkeypatch.chdir(tmp_path)
+    return shared_store
+
+
+#: A stage process: logs `steps` loss values (fewer than the 900 a batch flushes), says it is
+#: ready, then waits to be killed.
+STAGE = """
+import pathlib, sys, time
+from sslpipe.tracking import StageRun
+with StageRun("t", "pretrain", "toy", sys.argv[2], {"train": {"lr": 0.1}}) as run:
+    for s in range(int(sys.argv[1])):
+        run.log_metrics({"loss": 1.0 / (s + 1)}, step=s)
+    pathlib.Path("ready").write_text(run.run_id)
+    time.sleep(60)
+"""
+
+
+def _start_stage(cwd, method, steps=50):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-c", STAGE, str(steps), method], cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
+    ready = Path(cwd) / "ready"
+    t0 = time.time()
+    while not ready.exists():
+        assert p.poll() is None, p.stderr.read()
+        assert time.time() - t0 < 60, "the stage process did not start"
+        time.sleep(0.05)
+    time.sleep(0.1)
+    return p, ready.read_text()
+
+
+def test_a_killed_run_is_closed_as_killed_by_the_next_execution(store, tmp_path):
+    import mlflow
+
+    p, old = _start_stage(tmp_path, "killed")
+    p.kill()  # kill -9: no handler runs, the 50 buffered values never reached the store
+    p.wait()
+    client = mlflow.MlflowClient(store)
+    assert client.get_run(old).info.status == "RUNNING"
+    assert (journal_dir() / f"{old}.jsonl").exists()
+    with StageRun("t", "pretrain", "toy", "killed", {"train": {"lr": 0.1}}) as run:
+        pass
+    stale = client.get_run(old)
+    assert stale.info.status == "KILLED" and stale.info.end_time
+    assert stale.data.tags["sslpipe.replaced_by"] == run.run_id
+    assert client.get_run(run.run_id).data.tags["sslpipe.replaces"] == old
+    assert [m.value for m in client.get_metric_history(old, "loss")] == [1.0 / (s + 1) for s in range(50)]
+    assert not list(journal_dir().glob("*.jsonl"))
+
+
+def test_a_live_run_of_the_same_stage_is_left_alone(store, tmp_path):
+    import mlflow
+
+    p, other = _start_stage(tmp_path, "live", steps=1)
+    try:
+        with StageRun("t", "pretrain", "toy", "live", {"train": {"lr": 0.1}}):
+            pass
+        assert mlflow.MlflowClient(store).get_run(other).info.status == "RUNNING"
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_sigterm_flushes_and_closes_the_run_as_killed(store, tmp_path):
+    import mlflow
+
+    p, run_id = _start_stage(tmp_path, "sigterm")
+    p.send_signal(signal.SIGTERM)
+    p.wait(30)
+    client = mlflow.MlflowClient(store)
+    assert client.get_run(run_id).info.status == "KILLED"
+    assert len(client.get_metric_history(run_id, "loss")) == 50
+    assert not list(journal_dir().glob("*.jsonl"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_server_stops_the_stage_at_once(monkeypatch, tmp_path, capsys):
+    from sslpipe.cli import main
+
+    uri = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    t0 = time.perf_counter()
+    with pytest.raises(TrackingUnreachable, match="Fix: start the server") as e:
+        with StageRun("t", "pretrain", "toy", "simclr", {}):
+            raise AssertionError("the stage body must not run")
+    assert uri in str(e.value) and time.perf_counter() - t0 < 5
+    monkeypatch.chdir(ROOT)
+    assert main(["init-tracking"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MLflow tracking store " + uri) and "unreachable" in err
+
+
+def test_a_copied_project_writes_artifacts_inside_the_copy(shared_store, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    # the project's default store, made elsewhere: its locations point at another mlruns/ too
+    shutil.copy(shared_store.removeprefix("sqlite:///"), a / "mlflow.db")
+    monkeypatch.chdir(a)
+    (a / "one.txt").write_text("1")
+    with StageRun("moved", "report") as run:
+        run.log_artifact(a / "one.txt")
+    assert list(a.glob("mlruns/*/*/artifacts/one.txt"))
+    shutil.copytree(a, b)
+    monkeypatch.chdir(b)
+    (b / "two.txt").write_text("2")
+    with StageRun("moved", "report") as run:
+        run.log_artifact(b / "two.txt")
+    assert list(b.glob("mlruns/*/*/artifacts/two.txt")) and not list(a.glob("mlruns/*/*/artifacts/two.txt"))
+    client = mlflow.MlflowClient(f"sqlite:///{b / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) >= 2 and all(r.info.artifact_uri.startswith(str(b / "mlruns") + "/") for r in runs)
