@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test smoke ui bench clean-outputs
+.PHONY: install repro test test-cluster test-tracking tracking-server smoke ui bench clean-outputs
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,cluster]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -29,6 +29,21 @@ repro: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The smoke study through SLURM: a one-node cluster on this machine (installed with apt-get if
+# missing, needs root), every stage an sbatch job, the summary compared with a local run; the
+# daemons are stopped afterwards, also on failure.
+test-cluster: install
+	workflow/cluster/slurm-local.sh run -- $(BIN)/python -m pytest -q -m cluster tests/test_cluster.py
+
+# MLflow tracking server on PostgreSQL (both local, stopped afterwards) and load tests: 16 stage
+# processes against the server, 16 Snakemake jobs 4 at a time against the SQLite store.
+test-tracking: install
+	workflow/cluster/tracking-server.sh run -- $(BIN)/python -m pytest -q -s -m tracking tests/test_tracking_server.py
+
+# Shared tracking server for parallel jobs: export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+tracking-server: install
+	workflow/cluster/tracking-server.sh serve
 
 smoke: install
 	$(BIN)/sslpipe smoke

@@ -111,6 +111,15 @@ def cmd_sync_tracking(args):
     print(f"{len(done)} run(s) synced" if done else "nothing to sync: every run's tracking data reached its store")
 
 
+def cmd_load_tracking(args):
+    from . import loadtest
+
+    if args.worker is not None:
+        loadtest.worker(args.worker, args.experiment, args.steps, args.metrics, args.artifacts, args.out)
+    else:
+        loadtest.main(args.processes, args.steps, args.metrics, args.artifacts, args.snakemake_jobs)
+
+
 def cmd_preset(args):
     from .presets import apply_preset
 
@@ -165,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("names", nargs="*", help="method names (default: all)")
     add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
     add("sync-tracking", cmd_sync_tracking, "send tracking data that did not reach the MLflow store (server down mid-stage, killed runs)")
+    sp = add("load-tracking", cmd_load_tracking, "load test of the MLflow store (MLFLOW_TRACKING_URI or the project's SQLite): "
+             "many stage processes logging at once, then every run, metric step and artifact counted")
+    sp.add_argument("--processes", type=int, default=16, help="stage processes (runs), default 16")
+    sp.add_argument("--steps", type=int, default=300, help="metric steps per run, default 300")
+    sp.add_argument("--metrics", type=int, default=4, help="metrics per step, default 4")
+    sp.add_argument("--artifacts", type=int, default=3, help="artifact files per run (64 KiB each), default 3")
+    sp.add_argument("--snakemake-jobs", type=int, default=None, help="run the processes as Snakemake jobs, this many at a time")
+    sp.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
+    sp.add_argument("--experiment", default=None, help=argparse.SUPPRESS)
+    sp.add_argument("--out", default=None, help=argparse.SUPPRESS)
     sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")

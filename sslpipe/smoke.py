@@ -75,19 +75,25 @@ def prepare(src: Path, dest: Path, preset: str = "smoke", methods=None) -> dict:
     return env
 
 
-def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE) -> Path:
+def snakemake_command(profile: str | None = None, extra=()) -> list[str]:
+    """Snakemake on the local cores, or through a profile (e.g. workflow/profiles/slurm: every job an sbatch job)."""
+    cmd = ["snakemake", "-s", "workflow/Snakefile", "-q"]
+    return cmd + (["--profile", profile] if profile else ["--cores", "2"]) + list(extra)
+
+
+def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE, profile: str | None = None) -> Path:
     env = prepare(src, dest, methods=methods)
     if runner == "dvc":
         _run(["dvc", "repro", "-q"], dest, env)
     else:
-        _run(["snakemake", "-s", "workflow/Snakefile", "--cores", "2", "-q"], dest, env)
+        _run(snakemake_command(profile), dest, env)
     return dest / "reports" / "summary.md"
 
 
-def main(runner: str = "dvc", keep: str | None = None, every_method: bool = False) -> None:
+def main(runner: str = "dvc", keep: str | None = None, every_method: bool = False, profile: str | None = None) -> None:
     src = Path.cwd()
     dest = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="sslpipe-smoke-"))
     dest.mkdir(parents=True, exist_ok=True)
-    summary = run_smoke(src, dest, runner, None if every_method else FAMILY_SAMPLE)
+    summary = run_smoke(src, dest, runner, None if every_method else FAMILY_SAMPLE, profile)
     print(summary.read_text())
     print(f"smoke study in {dest} (MLflow store {dest / 'mlflow.db'})")

@@ -535,3 +535,25 @@ def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
 def _metric_key(k: str) -> str:
     # MLflow metric names allow / - . _ and alphanumerics; '@' (lowshot/lr@100) is not allowed everywhere.
     return k.replace("@", "_at_")
+
+
+def inventory(uri: str, experiment: str) -> list[dict]:
+    """What the store holds for each run of an experiment, counted through the MLflow client:
+    status, number of params, steps per metric key, artifact files (for load tests and checks)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+
+    def files(run_id: str, path: str | None = None) -> int:
+        return sum(files(run_id, f.path) if f.is_dir else 1 for f in client.list_artifacts(run_id, path))
+
+    out = []
+    for r in client.search_runs([exp.experiment_id], max_results=50000):
+        rid = r.info.run_id
+        out.append({"run_id": rid, "name": r.info.run_name, "status": r.info.status, "params": len(r.data.params),
+                    "metric_steps": {k: len(client.get_metric_history(rid, k)) for k in r.data.metrics},
+                    "artifacts": files(rid)})
+    return out
