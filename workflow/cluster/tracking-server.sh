@@ -93,8 +93,9 @@ server_up() {  # foreground|background
     if health; then
         die "something already answers on $HOST:$PORT. Fix: stop it, or set SSLPIPE_TRACKING_PORT."
     fi
-    local cmd=(mlflow server --backend-store-uri "$BACKEND" --artifacts-destination "$ARTIFACTS"
-               --host "$HOST" --port "$PORT" --workers "$WORKERS")
+    # the backend URI (with its password) goes through the environment, not the process list
+    export MLFLOW_BACKEND_STORE_URI=$BACKEND
+    local cmd=(mlflow server --artifacts-destination "$ARTIFACTS" --host "$HOST" --port "$PORT" --workers "$WORKERS")
     log "mlflow server on http://$HOST:$PORT (backend PostgreSQL 127.0.0.1:$PGPORT/mlflow, artifacts $ARTIFACTS)"
     if [ "$1" = foreground ]; then
         "${cmd[@]}"
@@ -116,6 +117,7 @@ down() {
         pid=$(cat "$RUNDIR/mlflow.pid")
         kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true   # the server and its workers (own session)
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -9 -- "-$pid" 2>/dev/null || true   # still there after 10 s
         rm -f "$RUNDIR/mlflow.pid"
         log "stopped mlflow server"
     fi
