@@ -64,10 +64,7 @@ def repo_root(start: str | Path | None = None) -> Path:
 
 
 def tracking_uri() -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or _default_uri()
 
 
 def _git_commit() -> str:
@@ -116,7 +113,13 @@ class TrackingUnreachable(SslpipeError):
     def __init__(self, uri: str, reason: str):
         fix = ("start the server (`make tracking-server` here), or point MLFLOW_TRACKING_URI at a running one, "
                "or unset it to use the project's SQLite store")
-        super().__init__(f"MLflow tracking store {uri} is unreachable ({reason}); nothing was run. Fix: {fix}.")
+        super().__init__(f"MLflow tracking store {_redact(uri)} is unreachable ({reason}); nothing was run. Fix: {fix}.")
+
+
+def _redact(uri: str) -> str:
+    """The URI without its password (database URIs carry one)."""
+    p = urllib.parse.urlparse(uri)
+    return uri.replace(f":{p.password}@", ":***@") if p.password else uri
 
 
 def _default_uri() -> str:
@@ -277,7 +280,7 @@ class StageRun:
         self.flush()
         self._record({"kind": "end", "status": status})
         if self._offline:
-            print(f"warning: MLflow store {self.uri} failed during {self.name} ({self._offline}); the stage's files are "
+            print(f"warning: MLflow store {_redact(self.uri)} failed during {self.name} ({self._offline}); the stage's files are "
                   f"written and its tracking data kept in {self._journal.path}. Fix: when the store is back, run "
                   "`sslpipe sync-tracking`.", file=sys.stderr)
         else:
@@ -294,11 +297,15 @@ class StageRun:
         except Exception as e:  # noqa: BLE001 - any failure of the store; a malformed call is re-raised
             if _is_caller_error(e):
                 raise
-            self._offline = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-            print(f"warning: MLflow store {self.uri} stopped answering ({self._offline}); {self.name} goes on, "
-                  f"journaling to {self._journal.path}", file=sys.stderr)
+            self._go_offline(e)
             return
         self._journal.ack(seq)
+
+    def _go_offline(self, e: Exception) -> None:
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        self._offline = f"{type(e).__name__}: {first}"
+        print(f"warning: MLflow store {_redact(self.uri)} stopped answering ({self._offline}); {self.name} goes on, "
+              f"journaling to {self._journal.path}", file=sys.stderr)
 
     def _close_stale(self, exp_id: str, tags: dict) -> None:
         """Close the RUNNING runs of this stage whose process died, replaying their journals.
@@ -354,9 +361,7 @@ class StageRun:
         except Exception as e:  # noqa: BLE001
             if _is_caller_error(e):
                 raise
-            self._offline = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-            print(f"warning: MLflow store {self.uri} stopped answering ({self._offline}); {self.name} goes on, "
-                  f"journaling to {self._journal.path}", file=sys.stderr)
+            self._go_offline(e)
             return
         self._journal.ack(buffered[-1][0])
 
@@ -445,7 +450,7 @@ class Journal:
     def create(cls, path: Path, uri: str, run_id: str, name: str) -> "Journal":
         j = cls(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        j._file = open(path, "a")
+        j._file = open(path, "a", opener=lambda p, flags: os.open(p, flags, 0o600))  # the URI may hold a password
         j.append({"kind": "start", "uri": uri, "run_id": run_id, "name": name, "host": socket.gethostname(), "pid": os.getpid()})
         return j
 
