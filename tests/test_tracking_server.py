@@ -78,6 +78,7 @@ def server(tmp_path):
     s.stop()
 
 
+@pytest.mark.slow
 def test_a_server_gone_mid_stage_loses_nothing(server, tmp_path, monkeypatch):
     import mlflow
 
