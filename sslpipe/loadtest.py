@@ -18,7 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import SslpipeError
+from .core.errors import SslpipeError
 from .tracking import StageRun, init_store, inventory, tracking_uri
 
 PARAMS = 20  # per run, plus the worker index

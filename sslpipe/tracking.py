@@ -19,7 +19,8 @@ Robustness:
   (``.cache/tracking/<run id>.jsonl``) and then sent; a journal is deleted once all of it
   has reached the store.  If the store fails mid-stage the stage goes on (its outputs are
   files anyway) and ``sslpipe sync-tracking`` sends what was missed later.
-- SIGTERM is handled like SIGINT: the run is flushed and closed as KILLED.  A run whose
+- SIGTERM is handled like SIGINT: the run is flushed and closed as KILLED (SystemExit with a
+  signal's exit code counts as killed too).  A run whose
   process died without closing it (kill -9, a lost node) is closed as KILLED by the next
   execution of the same stage, after its journal is replayed, with the tag
   ``sslpipe.replaced_by`` naming the new run.
@@ -200,12 +201,19 @@ def reroot_artifacts(db: Path, mlruns: Path) -> int:
 
 
 # --- stage runs ------------------------------------------------------------------------
-class Terminated(KeyboardInterrupt):
-    """SIGTERM during a stage (scancel, a cluster's time limit, `kill`): handled like Ctrl-C."""
-
-
 def _on_sigterm(signum, frame):
-    raise Terminated()
+    """SIGTERM during a tracked stage (scancel, a cluster's time limit, `kill`): unwind like Ctrl-C."""
+    print(f"sslpipe: stopping on signal {signal.Signals(signum).name}", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+def _killed(exc_type, exc) -> bool:
+    """Stopped from outside: Ctrl-C, or a signal turned into SystemExit(128 + signal number)."""
+    if exc_type is None:
+        return False
+    if issubclass(exc_type, KeyboardInterrupt):
+        return True
+    return isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128
 
 
 def _pid_alive(pid: int) -> bool:
@@ -269,14 +277,16 @@ class StageRun:
         self._close_stale(exp_id, tags)
         flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flatten(self.params).items()}
         self._record({"kind": "params", "params": flat})
-        if threading.current_thread() is threading.main_thread():
+        # SIGTERM's default action would kill the process before the run is closed; a handler
+        # already installed (the stage's own) is kept.
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             self._prev_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._prev_sigterm is not None:
             signal.signal(signal.SIGTERM, self._prev_sigterm)
-        status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
+        status = "FINISHED" if exc_type is None else "KILLED" if _killed(exc_type, exc) else "FAILED"
         self.flush()
         self._record({"kind": "end", "status": status})
         if self._offline:
