@@ -23,7 +23,7 @@ def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context)
     """Every registered metric that applies to this context, with its ``evaluate.metrics`` settings."""
     from . import probes  # noqa: F401  (importing the package registers every metric)
 
-    ctx = EvalContext(emb, seed, focus_target(emb, cfg), **context)
+    ctx = EvalContext(emb, seed, focus_target(emb, cfg), n_boot=cfg.bootstrap, **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():
         if m.applies(ctx):
