@@ -18,7 +18,7 @@ LAYERS = [
     {"methods", "evaluate"},
     {"train", "checkpoint", "report"},
     {"config"},
-    {"presets", "stages", "bench"},
+    {"presets", "stages", "bench", "fidelity"},
     {"smoke"},
     {"cli", "__main__"},
 ]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
+from threadpoolctl import threadpool_limits
 
 from ...core.schema import check, positive
 from ..base import EvalContext, metric, with_factors
@@ -83,7 +84,7 @@ def importance_replicates(clf: GradientBoostingClassifier, x: np.ndarray, y: np.
         for k, tr in enumerate(trees):
             if tr.tree_.node_count <= 1:
                 continue
-            leaf = tr.apply(x)
+            leaf = tr.tree_.apply(x)  # the fitted tree's own traversal (x is float32 already)
             ids = np.flatnonzero(tr.tree_.children_left < 0)
             cols = {int(node): c for c, node in enumerate(ids)}
             pos = np.searchsorted(ids, leaf)
@@ -135,8 +136,9 @@ def dci(codes_train, factors_train, codes_test, factors_test, n_estimators: int 
         rng = rng_for(seed, "dci")
         w_train, w_test = resample_counts(len(zt), n_boot, rng), resample_counts(len(codes_test), n_boot, rng)
     order = sorted(range(k), key=lambda j: -len(np.unique(ft[:, j])))  # longest fits first
-    fits = dict(zip(order, Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_factor)(zt, ft[:, j], codes_test, factors_test[:, j], n_estimators, seed, w_train) for j in order)))
+    with threadpool_limits(None if n_jobs == 1 else 1, user_api="blas"):  # no BLAS threads inside the fitting threads
+        fits = dict(zip(order, Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_fit_factor)(zt, ft[:, j], codes_test, factors_test[:, j], n_estimators, seed, w_train) for j in order)))
     r = np.stack([fits[j][0] for j in range(k)], axis=1)
     dis, comp = scores_from_importance(r)
     values = {"disentanglement": float(dis), "completeness": float(comp), "informativeness": float(np.mean([fits[j][1] for j in range(k)]))}
