@@ -141,6 +141,19 @@ def cmd_bench(args):
     run(_cfg(args), args.dataset, args.methods, args.steps)
 
 
+def cmd_fidelity(args):
+    from . import fidelity
+    from .core.io import read_json
+
+    if not args.table:
+        fidelity.run(_cfg(args), args.models, args.plan, args.out, args.runs, args.metrics, args.threads)
+    result = read_json(args.out)
+    print(fidelity.markdown(result))
+    for m, c in fidelity.choose(result).items():
+        ok = ", ".join(f"{n} ({s['seconds']:.1f} CPU s{'' if s['passes'] else ', fails on ' + str(s['worst'])})" for n, s in c["settings"].items())
+        print(f"{m}: cheapest within tolerance: {c['cheapest'] or 'none'}; {ok}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sslpipe", description="Reproducible self-supervised representation-learning study: "
                                 "shard -> pretrain -> embed -> evaluate -> report (driven by dvc.yaml or workflow/Snakefile).")
@@ -194,6 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dataset", default="dsprites")
     sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")
     sp.add_argument("--steps", type=int, default=20)
+    sp = add("fidelity", cmd_fidelity, "evaluate the study's encoders under cheaper and paper evaluation settings and compare "
+             "every metric (mean absolute difference, Spearman rank correlation, CPU seconds)")
+    sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<method>/model.pt (default: models)")
+    sp.add_argument("--plan", default=None, help="YAML: reference and settings (default: params.yaml's evaluate against the paper preset's)")
+    sp.add_argument("--out", default="reports/fidelity.json", help="results, written after every encoder; a rerun resumes")
+    sp.add_argument("--runs", nargs="*", default=None, help="runs (<dataset>-<method>) or datasets (default: every run of the study)")
+    sp.add_argument("--metrics", nargs="*", default=None, help="metrics to evaluate (default: every applicable one but interpolation)")
+    sp.add_argument("--threads", type=int, default=1, help="torch/BLAS/DCI threads (default 1: clean CPU seconds per metric)")
+    sp.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
     return p
 
 

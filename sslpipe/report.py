@@ -46,6 +46,14 @@ def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+def _cell(metrics: dict, key: str) -> str:
+    """``value ± se`` where the metrics hold ``<key>/se`` (its uncertainty), else the value."""
+    se = metrics.get(f"{key}/se")
+    if key not in metrics or se is None or math.isnan(se):
+        return _fmt(metrics.get(key))
+    return f"{_fmt(metrics[key])} ± {se:.3f}"
+
+
 def table_metrics() -> list[str]:
     """summary.md's columns: each registered metric's ``columns``, in evaluation order (``{t}`` = headline target)."""
     return [c for m in METRICS.in_order() for c in m.columns]
@@ -62,7 +70,7 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> s
         cols = [c for c in cols if any(c in r["metrics"] for r in rs)]
         lines += [f"## {ds}", "", "| method | family | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
         for r in sorted(rs, key=lambda r: (r["method"] != BASELINE, r.get("family", ""), r["method"])):
-            lines.append(f"| {r['method']} | {r.get('family', '')} | " + " | ".join(_fmt(r["metrics"].get(c)) for c in cols) + " |")
+            lines.append(f"| {r['method']} | {r.get('family', '')} | " + " | ".join(_cell(r["metrics"], c) for c in cols) + " |")
         lines.append("")
     comps = comparisons(rows)
     if comps:
@@ -107,8 +115,10 @@ def training_notes(rows: list[dict], descriptions: dict[str, str] | None = None)
 
 
 def metric_matrix(rows: list[dict], min_coverage: float = 1.0) -> tuple[list[str], np.ndarray]:
-    """Encoders x metrics matrix over the metrics present in every row (NaN-free)."""
-    keys = sorted({k for r in rows for k in r["metrics"]})
+    """Encoders x metrics matrix over the metrics present in every row (NaN-free; uncertainty keys left out)."""
+    from .evaluate.uncertainty import is_uncertainty_key
+
+    keys = sorted({k for r in rows for k in r["metrics"] if not is_uncertainty_key(k)})
     keys = [k for k in keys if sum(k in r["metrics"] and np.isfinite(r["metrics"][k]) for r in rows) >= min_coverage * len(rows)]
     m = np.array([[r["metrics"][k] for k in keys] for r in rows], dtype=float)
     return keys, m

@@ -18,7 +18,7 @@ LAYERS = [
     {"methods", "evaluate"},
     {"train", "checkpoint", "report"},
     {"config"},
-    {"presets", "stages", "bench", "loadtest"},
+    {"presets", "stages", "bench", "loadtest", "fidelity"},
     {"smoke"},
     {"cli"},
     {"__main__"},  # `python -m sslpipe`: runs cli

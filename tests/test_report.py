@@ -64,3 +64,14 @@ def test_every_method_has_a_one_line_description_for_the_summary():
     names = METHODS.names()
     described = method_descriptions([{"method": n} for n in names])
     assert all(len(described[n]) > 20 for n in names), {n: d for n, d in described.items() if len(d) <= 20}
+
+
+def test_cells_show_the_standard_error_and_rank_correlation_ignores_it():
+    r = rows()
+    r[1]["metrics"] |= {"linear/shape/se": 0.0123, "mig/se": 0.004, "mig/ci_low": 0.19, "mig/ci_high": 0.21}
+    md = summary_markdown(r)
+    assert "| beta_vae | generative | 0.800 ± 0.012 | 0.200 ± 0.004 |" in md
+    assert "| rotation | pretext | 0.400 | 0.010 |" in md  # no se: the value alone
+    for x in r:
+        x["metrics"] = {"m1": float(len(x["method"])), "m1/se": 0.1, "m1/ci_low": 0.0, "m1/ci_high": 1.0}
+    assert rank_correlation(r)[0] == ["m1"]

@@ -40,6 +40,20 @@ class EvalContext:
     shard_dir: Path | None = None
     manifest: dict | None = None
     device: Any = "cpu"
+    n_boot: int = 200  # bootstrap resamples of every bootstrap standard error (evaluate.bootstrap)
+    _codes: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def encode_factors(self, factors: np.ndarray) -> np.ndarray:
+        """Codes [N, D] (float64) of the images rendered for factor rows [N, K].
+
+        Each distinct combination is rendered and encoded once per context (``codes.CodeCache``):
+        the sampling-based scores draw the same combinations many times at the papers' sizes.
+        """
+        if self._codes is None:
+            from .codes import CodeCache
+
+            self._codes = CodeCache(self.sampler, self.encode)
+        return self._codes(factors)
 
     @property
     def has_factors(self) -> bool:

@@ -24,6 +24,7 @@ class EmbedConfig:
 class EvaluateConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     focus_target: str = check("auto", help="target of the label-efficiency, MLP and clustering probes ('auto': shape if present, else the first target).")
+    bootstrap: int = check(200, positive, help="resamples of every bootstrap standard error and 95% interval (accuracies use the binomial standard error).")
     metrics: dict[str, Any] = check({}, help="<metric>: {setting: value} for registered metrics (see `sslpipe metrics`).")
 
     def validate(self, key: str) -> None:

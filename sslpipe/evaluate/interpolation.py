@@ -18,6 +18,9 @@ Returned keys (medians over images):
   the decoder's own reconstructions (separates interpolation from decoder blur).
 - ``interp/pixel_ratio`` = pixel_nn / real_nn: the ratio of straight pixel blending (a ghosted
   double image), the reference a useful latent space should beat.
+
+Each comes with ``/se`` and a 95% percentile interval from a bootstrap over the reference
+images and, independently, the pairs (the nearest-neighbour distances kept).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from sklearn.neighbors import NearestNeighbors
 from ..core.schema import check, positive
 from ..plots.decoders import as_float_images, evaluating
 from .base import EvalContext, metric
+from .uncertainty import rng_for, summarize
 
 
 def nearest_distances(queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False) -> np.ndarray:
@@ -43,26 +47,38 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, exclude_self: 
     return dist[:, -1]
 
 
-def manifold_ratios(midpoints: np.ndarray, reconstructions: np.ndarray, pixel_midpoints: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    """The metrics of this module from arrays of images in [0, 1] (see the module docstring)."""
-    real = float(np.median(nearest_distances(reference, reference, exclude_self=True)))
-    mid = float(np.median(nearest_distances(midpoints, reference)))
-    rec = float(np.median(nearest_distances(reconstructions, reference)))
-    pix = float(np.median(nearest_distances(pixel_midpoints, reference)))
+def _ratios(real: np.ndarray, mid: np.ndarray, rec: np.ndarray, pix: np.ndarray) -> dict[str, np.ndarray]:
+    """The keys of this module from nearest distances, medians over the last axis."""
+    real, mid, rec, pix = (np.median(d, axis=-1) for d in (real, mid, rec, pix))
     eps = 1e-12
     return {
         "interp/real_nn": real,
         "interp/midpoint_nn": mid,
         "interp/recon_nn": rec,
         "interp/pixel_nn": pix,
-        "interp/manifold_ratio": mid / max(real, eps),
-        "interp/recon_ratio": mid / max(rec, eps),
-        "interp/pixel_ratio": pix / max(real, eps),
+        "interp/manifold_ratio": mid / np.maximum(real, eps),
+        "interp/recon_ratio": mid / np.maximum(rec, eps),
+        "interp/pixel_ratio": pix / np.maximum(real, eps),
     }
 
 
+def manifold_ratios(midpoints: np.ndarray, reconstructions: np.ndarray, pixel_midpoints: np.ndarray, reference: np.ndarray,
+                    n_boot: int = 0, seed: int = 0) -> dict[str, float]:
+    """The metrics of this module from arrays of images in [0, 1] (see the module docstring)."""
+    real = nearest_distances(reference, reference, exclude_self=True)
+    pairs = np.stack([nearest_distances(x, reference) for x in (midpoints, reconstructions, pixel_midpoints)])
+    values = {k: float(v) for k, v in _ratios(real, *pairs).items()}
+    if not n_boot:
+        return values
+    rng = rng_for(seed, "interpolation")
+    ri = rng.integers(0, len(real), (n_boot, len(real)))
+    pi = rng.integers(0, pairs.shape[1], (n_boot, pairs.shape[1]))
+    reps = _ratios(real[ri], *pairs[:, pi])
+    return {k: v for key in values for k, v in summarize(key, values[key], reps[key]).items()}
+
+
 def interpolation_metrics(method, images, *, n_pairs: int = 500, n_reference: int | None = None, seed: int = 0,
-                          batch_size: int = 512, device=None) -> dict[str, float]:
+                          batch_size: int = 512, device=None, n_boot: int = 0) -> dict[str, float]:
     """Decode midpoints between encoded image pairs and measure their distance to real images.
 
     ``method`` needs ``encode`` and ``decode``; ``images`` are held-out images (uint8 or float in
@@ -88,7 +104,7 @@ def interpolation_metrics(method, images, *, n_pairs: int = 500, n_reference: in
         za, zb = run(method.encode, pool[a]), run(method.encode, pool[b])
         midpoints = run(method.decode, 0.5 * (za + zb))
         recon = run(method.decode, za)
-    return manifold_ratios(midpoints, recon, 0.5 * (pool[a] + pool[b]), reference)
+    return manifold_ratios(midpoints, recon, 0.5 * (pool[a] + pool[b]), reference, n_boot=n_boot, seed=seed)
 
 
 @dataclass
@@ -104,4 +120,4 @@ def interpolation(ctx: EvalContext, p: InterpolationParams) -> dict[str, float]:
     from ..data.loader import load_split
 
     images, _ = load_split(ctx.shard_dir, ctx.manifest, "test", limit=p.images)
-    return interpolation_metrics(ctx.method, images, n_pairs=p.n_pairs, seed=ctx.seed, device=ctx.device)
+    return interpolation_metrics(ctx.method, images, n_pairs=p.n_pairs, seed=ctx.seed, device=ctx.device, n_boot=ctx.n_boot)

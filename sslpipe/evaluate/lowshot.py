@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..core.schema import check
 from .base import EvalContext, metric
+from .uncertainty import binomial_se, renamed, resample_counts, rng_for, summarize, weighted_accuracy
 
 CLASSIFIERS = {
     "lr": lambda seed: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed)),
@@ -27,28 +28,40 @@ def labelled_subset(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
     return np.concatenate([first, rng.choice(rest, size=n - len(first), replace=False)]).astype(np.int64)
 
 
-def _fit_score(kind: str, x, y, x_test, y_test, seed: int) -> float:
+def _fit_correct(kind: str, x, y, x_test, y_test, seed: int) -> np.ndarray:
+    """Per test point: is the classifier trained on (x, y) right?"""
     if len(np.unique(y)) < 2:  # a single class seen: predict it
-        return float(np.mean(y_test == y[0]))
-    return float(CLASSIFIERS[kind](seed).fit(x, y).score(x_test, y_test))
+        return y_test == y[0]
+    return CLASSIFIERS[kind](seed).fit(x, y).predict(x_test) == y_test
 
 
-def low_shot(z_train, y_train, z_test, y_test, sizes=(10, 100, 1000, 10_000), kinds=("lr", "gbt"), seed: int = 0) -> dict[str, float]:
+def low_shot(z_train, y_train, z_test, y_test, sizes=(10, 100, 1000, 10_000), kinds=("lr", "gbt"), seed: int = 0,
+             n_boot: int = 0) -> dict[str, float]:
     """Test accuracy of each classifier trained on ``n`` labelled samples, keyed ``<kind>@<n>``.
 
     Sizes above the number of training codes are skipped.  ``efficiency`` is the statistical
     efficiency of Locatello et al. (2019): accuracy@100 / accuracy@10,000 of logistic regression
-    (the largest available size stands in for 10,000 when there are fewer codes).
+    (the largest available size stands in for 10,000 when there are fewer codes).  Each
+    accuracy comes with its binomial standard error (``<key>/se``); ``n_boot`` > 0 adds the
+    efficiency's from a bootstrap over the test codes (both classifiers fixed).
     """
     rng = np.random.default_rng(seed)
     out: dict[str, float] = {}
+    correct: dict[str, np.ndarray] = {}
     usable = [n for n in sizes if n <= len(y_train)]
     for n in usable:
         idx = labelled_subset(y_train, n, rng)
         for kind in kinds:
-            out[f"{kind}@{n}"] = _fit_score(kind, z_train[idx], y_train[idx], z_test, y_test, seed)
+            c = correct[f"{kind}@{n}"] = _fit_correct(kind, z_train[idx], y_train[idx], z_test, y_test, seed)
+            out[f"{kind}@{n}"] = float(np.mean(c))
+            out[f"{kind}@{n}/se"] = binomial_se(out[f"{kind}@{n}"], len(c))
     if "lr" in kinds and 100 in usable and len(usable) > 1 and max(usable) > 100:
-        out["efficiency"] = out["lr@100"] / max(out[f"lr@{max(usable)}"], 1e-12)
+        top = f"lr@{max(usable)}"
+        out["efficiency"] = out["lr@100"] / max(out[top], 1e-12)
+        if n_boot:
+            w = resample_counts(len(y_test), n_boot, rng_for(seed, "efficiency"))
+            reps = weighted_accuracy(correct["lr@100"], w) / np.maximum(weighted_accuracy(correct[top], w), 1e-12)
+            out |= summarize("efficiency", out["efficiency"], reps)
     return out
 
 
@@ -66,5 +79,5 @@ class LowShotParams:
 def lowshot(ctx: EvalContext, p: LowShotParams) -> dict[str, float]:
     """Accuracy from few labels and the statistical efficiency (accuracy@100 / accuracy@max)."""
     e, t = ctx.emb, ctx.focus
-    res = low_shot(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.sizes, seed=ctx.seed)
-    return {f"lowshot/{k}/{t}" if k != "efficiency" else f"efficiency/{t}": v for k, v in res.items()}
+    res = low_shot(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.sizes, seed=ctx.seed, n_boot=ctx.n_boot)
+    return renamed(res, lambda k: f"efficiency/{t}" if k == "efficiency" else f"lowshot/{k}/{t}")

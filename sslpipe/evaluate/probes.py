@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..core.schema import check, positive
 from .base import EvalContext, metric
+from .uncertainty import renamed, resample_counts, rng_for, summarize, with_binomial
 
 
 def linear_probe(z_train, y_train, z_test, y_test, max_iter: int = 500, seed: int = 0) -> float:
@@ -40,13 +41,27 @@ def mlp_probe(z_train, y_train, z_test, y_test, hidden: int = 64, max_iter: int 
     return float(clf.score(z_test, y_test))
 
 
-def r2_probe(z_train, y_train, z_test, y_test, alpha: float = 1.0) -> float:
-    """Test R^2 of ridge regression of an ordinal target (scale, position) on standardized features."""
+def r2_probe(z_train, y_train, z_test, y_test, alpha: float = 1.0, n_boot: int = 0, seed: int = 0) -> float | dict[str, float]:
+    """Test R^2 of ridge regression of an ordinal target (scale, position) on standardized features.
+
+    ``n_boot`` > 0 returns ``{"r2", "r2/se", "r2/ci_low", "r2/ci_high"}`` from a bootstrap over
+    the test codes with the regression fixed.
+    """
     from sklearn.linear_model import Ridge
 
     reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
     reg.fit(z_train, y_train.astype(np.float64))
-    return float(reg.score(z_test, y_test.astype(np.float64)))
+    y = y_test.astype(np.float64)
+    value = float(reg.score(z_test, y))
+    if not n_boot:
+        return value
+    w = resample_counts(len(y), n_boot, rng_for(seed, "r2"))
+    res = w @ (y - reg.predict(z_test)) ** 2
+    n = w.sum(1)
+    tot = w @ y**2 - (w @ y) ** 2 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reps = np.where(tot > 0, 1.0 - res / tot, np.nan)
+    return summarize("r2", value, reps)
 
 
 # --- registered metrics: every target, or the focus target -------------------------------
@@ -58,8 +73,9 @@ class LinearParams:
 @metric("linear", Params=LinearParams, keys="linear/<target> for every target", paper="the linear evaluation protocol (Kolesnikov et al. 2019)", columns=("linear/{t}",))
 def linear(ctx: EvalContext, p: LinearParams) -> dict[str, float]:
     """Logistic-regression accuracy on every target (labels and factors)."""
-    e = ctx.emb
-    return {f"linear/{t}": linear_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.max_iter, ctx.seed) for t in e.target_names}
+    e, n = ctx.emb, len(ctx.emb.test_z)
+    return {k: v for t in e.target_names
+            for k, v in with_binomial(f"linear/{t}", linear_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.max_iter, ctx.seed), n).items()}
 
 
 @dataclass
@@ -70,8 +86,9 @@ class KnnParams:
 @metric("knn", Params=KnnParams, keys="knn/<target> for every target", paper="Wu et al. (2018)", columns=("knn/{t}",))
 def knn(ctx: EvalContext, p: KnnParams) -> dict[str, float]:
     """Cosine k-nearest-neighbour accuracy on every target."""
-    e = ctx.emb
-    return {f"knn/{t}": knn_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.k) for t in e.target_names}
+    e, n = ctx.emb, len(ctx.emb.test_z)
+    return {k: v for t in e.target_names
+            for k, v in with_binomial(f"knn/{t}", knn_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.k), n).items()}
 
 
 @dataclass
@@ -83,8 +100,12 @@ class R2Params:
         applies=lambda ctx: bool(ctx.emb.ordinal))
 def r2(ctx: EvalContext, p: R2Params) -> dict[str, float]:
     """Ridge-regression R^2 of every ordinal target."""
-    e = ctx.emb
-    return {f"r2/{t}": r2_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.alpha) for t in e.target_names if t in e.ordinal}
+    e, out = ctx.emb, {}
+    for t in e.target_names:
+        if t in e.ordinal:
+            res = r2_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.alpha, n_boot=ctx.n_boot, seed=ctx.seed)
+            out |= renamed(res, lambda k: f"r2/{t}") if isinstance(res, dict) else {f"r2/{t}": res}
+    return out
 
 
 @dataclass
@@ -96,4 +117,4 @@ class MlpParams:
 def mlp(ctx: EvalContext, p: MlpParams) -> dict[str, float]:
     """One-hidden-layer MLP accuracy on the focus target."""
     e, t = ctx.emb, ctx.focus
-    return {f"mlp/{t}": mlp_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.hidden, seed=ctx.seed)}
+    return with_binomial(f"mlp/{t}", mlp_probe(e.train_z, e.target(t, "train"), e.test_z, e.target(t, "test"), p.hidden, seed=ctx.seed), len(e.test_z))

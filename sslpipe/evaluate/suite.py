@@ -21,7 +21,7 @@ def focus_target(emb: Embeddings, cfg: EvaluateConfig) -> str:
 
 def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context) -> dict[str, float]:
     """Every registered metric that applies to this context, with its ``evaluate.metrics`` settings."""
-    ctx = EvalContext(emb, seed, focus_target(emb, cfg), **context)
+    ctx = EvalContext(emb, seed, focus_target(emb, cfg), n_boot=cfg.bootstrap, **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():
         if m.applies(ctx):

@@ -14,7 +14,8 @@ def test_low_shot_keys_sizes_and_efficiency(codes):
     ftr, fte = codes["factors"]
     ztr, zte = codes["disentangled"]
     out = low_shot(ztr, ftr[:, 2], zte, fte[:, 2], sizes=(10, 100, 1000, 10_000), seed=0)
-    assert set(out) == {f"{k}@{n}" for k in ("lr", "gbt") for n in (10, 100, 1000)} | {"efficiency"}  # 10,000 > 3,000 codes: skipped
+    acc = {f"{k}@{n}" for k in ("lr", "gbt") for n in (10, 100, 1000)}
+    assert set(out) == acc | {f"{k}/se" for k in acc} | {"efficiency"}  # 10,000 > 3,000 codes: skipped
     assert out["lr@1000"] > 0.9 and out["lr@1000"] >= out["lr@10"]
     assert out["efficiency"] == out["lr@100"] / out["lr@1000"]
     rand = low_shot(*codes["random"][:1], ftr[:, 2], codes["random"][1], fte[:, 2], sizes=(100, 1000))

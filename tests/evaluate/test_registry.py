@@ -60,6 +60,14 @@ def test_a_registered_metric_reaches_metrics_summary_and_mlflow(code_norm, tmp_p
     assert value == pytest.approx(float(np.mean(np.sum(np.abs(z) ** 3, axis=1) ** (1 / 3))), rel=1e-6)  # power from params.yaml
     header = next(line for line in (tmp_path / "reports/summary.md").read_text().splitlines() if line.startswith("| method |"))
     assert "code_norm" in header
+    metrics = json.loads((tmp_path / "metrics/toy/random_init.json").read_text())["metrics"]
+    from sslpipe.evaluate.uncertainty import is_uncertainty_key
+
+    without = [k for k in metrics if not is_uncertainty_key(k) and f"{k}/se" not in metrics and k not in ("code_norm", "factorvae/active_dims")]
+    assert not without, f"metrics reported without an uncertainty: {without}"
+    assert " ± " in (tmp_path / "reports/summary.md").read_text()
+    summary = json.loads((tmp_path / "reports/summary.json").read_text())["rows"][0]["metrics"]
+    assert "linear/shape/se" in summary or any(k.endswith("/se") for k in summary)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["toy-metric"], filter_string="tags.stage = 'evaluate'")
     assert runs["metrics.code_norm"].iloc[0] == pytest.approx(value)

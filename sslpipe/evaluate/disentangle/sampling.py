@@ -1,10 +1,12 @@
 """Sampling-based disentanglement scores: BetaVAE (Higgins et al. 2017) and FactorVAE (Kim & Mnih 2018).
 
-Both draw batches in which one factor is held fixed, render them with the dataset's renderer
-(``sampler.sample_factors`` / ``sampler.render``) and encode them (``encode``: uint8 images ->
-codes [N, D], the encoder mean).  Defaults follow Locatello et al. (2019): batches of 64,
+Both draw batches in which one factor is held fixed (``sampler.sample_factors``) and take the
+codes of the images rendered for them (``codes``: factor rows [N, K] -> codes [N, D], the
+encoder mean; in the evaluate stage ``EvalContext.encode_factors``, which renders and encodes
+each distinct combination once).  Defaults follow Locatello et al. (2019): batches of 64,
 10,000 training and 5,000 evaluation points, 10,000 samples for FactorVAE's global variances.
-The study's cheaper sizes are departures set in params.yaml (``evaluate.metrics``).
+The study's cheaper sizes are departures set in params.yaml (``evaluate.metrics``).  Both
+scores are accuracies on ``n_eval`` points and come with their binomial standard error.
 """
 from __future__ import annotations
 
@@ -15,14 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ...core.schema import check, positive
 from ..base import EvalContext, metric, with_renderer
-
-CHUNK = 4096  # images rendered and encoded at once
-
-
-def encode_factors(sampler, encode, factors: np.ndarray) -> np.ndarray:
-    """Codes of the images rendered for ``factors`` [N, K], in chunks."""
-    return np.concatenate([np.asarray(encode(sampler.render(factors[i:i + CHUNK])), dtype=np.float64)
-                           for i in range(0, len(factors), CHUNK)])
+from ..uncertainty import with_binomial
 
 
 def fixed_factor_batches(sampler, n_points: int, batch_size: int, rng: np.random.Generator, pairs: bool):
@@ -43,13 +38,13 @@ def fixed_factor_batches(sampler, n_points: int, batch_size: int, rng: np.random
     return f, k
 
 
-def _beta_vae_features(sampler, encode, n_points, batch_size, rng):
+def _beta_vae_features(sampler, codes, n_points, batch_size, rng):
     f, k = fixed_factor_batches(sampler, n_points, batch_size, rng, pairs=True)
-    z = encode_factors(sampler, encode, f.reshape(-1, f.shape[-1])).reshape(n_points, 2, batch_size, -1)
+    z = np.asarray(codes(f.reshape(-1, f.shape[-1])), dtype=np.float64).reshape(n_points, 2, batch_size, -1)
     return np.abs(z[:, 0] - z[:, 1]).mean(axis=1), k
 
 
-def beta_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000, seed: int = 0) -> dict[str, float]:
+def beta_vae_score(sampler, codes, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000, seed: int = 0) -> dict[str, float]:
     """BetaVAE score (Higgins et al. 2017): accuracy of a linear classifier that names the fixed factor.
 
     Each point is a batch of ``batch_size`` pairs sharing factor k (the others random); its
@@ -58,22 +53,22 @@ def beta_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_000,
     makes the fixed factor's dimension(s) near zero: score near 1.  Chance is 1 / K.
     """
     rng = np.random.default_rng(seed)
-    xtr, ytr = _beta_vae_features(sampler, encode, n_train, batch_size, rng)
-    xte, yte = _beta_vae_features(sampler, encode, n_eval, batch_size, rng)
+    xtr, ytr = _beta_vae_features(sampler, codes, n_train, batch_size, rng)
+    xte, yte = _beta_vae_features(sampler, codes, n_eval, batch_size, rng)
     if len(np.unique(ytr)) < 2:
-        return {"betavae": float(np.mean(yte == ytr[0]))}
+        return with_binomial("betavae", float(np.mean(yte == ytr[0])), n_eval)
     clf = LogisticRegression(max_iter=1000, random_state=seed).fit(xtr, ytr)
-    return {"betavae": float(clf.score(xte, yte)), "betavae/train": float(clf.score(xtr, ytr))}
+    return with_binomial("betavae", float(clf.score(xte, yte)), n_eval) | with_binomial("betavae/train", float(clf.score(xtr, ytr)), n_train)
 
 
-def _factor_vae_votes(sampler, encode, n_points, batch_size, rng, scale, active):
+def _factor_vae_votes(sampler, codes, n_points, batch_size, rng, scale, active):
     f, k = fixed_factor_batches(sampler, n_points, batch_size, rng, pairs=False)
-    z = encode_factors(sampler, encode, f.reshape(-1, f.shape[-1])).reshape(n_points, batch_size, -1)
+    z = np.asarray(codes(f.reshape(-1, f.shape[-1])), dtype=np.float64).reshape(n_points, batch_size, -1)
     local = z.var(axis=1, ddof=1)[:, active] / scale[active]
     return np.flatnonzero(active)[local.argmin(axis=1)], k
 
 
-def factor_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000,
+def factor_vae_score(sampler, codes, batch_size: int = 64, n_train: int = 10_000, n_eval: int = 5_000,
                      n_var_est: int = 10_000, prune: float = 0.05, seed: int = 0) -> dict[str, float]:
     """FactorVAE score (Kim & Mnih 2018): majority-vote accuracy of "fixed factor <- quietest dimension".
 
@@ -84,20 +79,20 @@ def factor_vae_score(sampler, encode, batch_size: int = 64, n_train: int = 10_00
     ``n_eval``.  With no active dimension the score is 0.
     """
     rng = np.random.default_rng(seed)
-    z = encode_factors(sampler, encode, sampler.sample_factors(n_var_est, rng))
+    z = np.asarray(codes(sampler.sample_factors(n_var_est, rng)), dtype=np.float64)
     scale = z.std(axis=0, ddof=1)
     active = scale >= prune
     if not active.any():
-        return {"factorvae": 0.0, "factorvae/active_dims": 0.0}
+        return {"factorvae": 0.0, "factorvae/se": 0.0, "factorvae/active_dims": 0.0}
     n_factors = len(sampler.info().factor_sizes)
-    dims, k = _factor_vae_votes(sampler, encode, n_train, batch_size, rng, scale**2, active)
+    dims, k = _factor_vae_votes(sampler, codes, n_train, batch_size, rng, scale**2, active)
     votes = np.zeros((z.shape[1], n_factors), np.int64)
     np.add.at(votes, (dims, k), 1)
     classifier = votes.argmax(axis=1)  # dimension -> factor
     train_acc = votes.max(axis=1).sum() / max(votes.sum(), 1)
-    dims, k = _factor_vae_votes(sampler, encode, n_eval, batch_size, rng, scale**2, active)
-    return {"factorvae": float(np.mean(classifier[dims] == k)), "factorvae/train": float(train_acc),
-            "factorvae/active_dims": float(active.sum())}
+    dims, k = _factor_vae_votes(sampler, codes, n_eval, batch_size, rng, scale**2, active)
+    return (with_binomial("factorvae", float(np.mean(classifier[dims] == k)), n_eval)
+            | with_binomial("factorvae/train", float(train_acc), n_train) | {"factorvae/active_dims": float(active.sum())})
 
 
 @dataclass
@@ -111,7 +106,7 @@ class SampledParams:
         paper="Higgins et al. (2017); Locatello et al. (2019)", columns=("betavae",))
 def betavae(ctx: EvalContext, p: SampledParams) -> dict[str, float]:
     """BetaVAE score on batches rendered with one factor fixed."""
-    return beta_vae_score(ctx.sampler, ctx.encode, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval, seed=ctx.seed)
+    return beta_vae_score(ctx.sampler, ctx.encode_factors, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval, seed=ctx.seed)
 
 
 @dataclass
@@ -123,5 +118,5 @@ class FactorVaeParams(SampledParams):
         paper="Kim & Mnih (2018); Locatello et al. (2019)", columns=("factorvae",))
 def factorvae(ctx: EvalContext, p: FactorVaeParams) -> dict[str, float]:
     """FactorVAE majority-vote score on batches rendered with one factor fixed."""
-    return factor_vae_score(ctx.sampler, ctx.encode, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval,
+    return factor_vae_score(ctx.sampler, ctx.encode_factors, batch_size=p.batch_size, n_train=p.n_train, n_eval=p.n_eval,
                             n_var_est=p.var_samples, seed=ctx.seed)

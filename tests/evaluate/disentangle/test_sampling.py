@@ -6,6 +6,12 @@ from sslpipe.evaluate.disentangle.sampling import fixed_factor_batches
 
 from ..conftest import SIZES, ToySampler
 
+
+def codes_of(encode):
+    """Factor rows -> codes: the toy sampler renders a row as itself."""
+    return lambda f: encode(ToySampler().render(f))
+
+
 def identity(x):
     return x
 
@@ -35,19 +41,19 @@ def test_batches_hold_the_chosen_factor_fixed():
 
 def test_beta_vae_score_is_one_for_identity_and_chance_for_noise():
     kw = dict(batch_size=16, n_train=200, n_eval=100, seed=0)
-    assert beta_vae_score(ToySampler(), identity, **kw)["betavae"] == pytest.approx(1.0)
-    assert beta_vae_score(ToySampler(), noise, **kw)["betavae"] < 0.5  # chance: 1/3
+    assert beta_vae_score(ToySampler(), codes_of(identity), **kw)["betavae"] == pytest.approx(1.0)
+    assert beta_vae_score(ToySampler(), codes_of(noise), **kw)["betavae"] < 0.5  # chance: 1/3
 
 
 def test_factor_vae_score_identity_mixing_and_collapsed_codes():
     kw = dict(batch_size=16, n_train=200, n_eval=100, n_var_est=500, seed=0)
-    assert factor_vae_score(ToySampler(), identity, **kw)["factorvae"] == pytest.approx(1.0)
-    assert factor_vae_score(ToySampler(), mixing, **kw)["factorvae"] < 0.8  # two factors share each dimension
-    assert factor_vae_score(ToySampler(), noise, **kw)["factorvae"] < 0.6
-    collapsed = factor_vae_score(ToySampler(), constant, **kw)
+    assert factor_vae_score(ToySampler(), codes_of(identity), **kw)["factorvae"] == pytest.approx(1.0)
+    assert factor_vae_score(ToySampler(), codes_of(mixing), **kw)["factorvae"] < 0.8  # two factors share each dimension
+    assert factor_vae_score(ToySampler(), codes_of(noise), **kw)["factorvae"] < 0.6
+    collapsed = factor_vae_score(ToySampler(), codes_of(constant), **kw)
     assert collapsed["factorvae"] == 0.0 and collapsed["factorvae/active_dims"] == 0.0
 
 
 def test_sampling_scores_are_deterministic_for_a_seed():
     kw = dict(batch_size=8, n_train=50, n_eval=30, seed=5)
-    assert beta_vae_score(ToySampler(), mixing, **kw) == beta_vae_score(ToySampler(), mixing, **kw)
+    assert beta_vae_score(ToySampler(), codes_of(mixing), **kw) == beta_vae_score(ToySampler(), codes_of(mixing), **kw)
