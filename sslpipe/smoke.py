@@ -49,14 +49,24 @@ FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", 
 
 
 def restrict_runs(params_path: Path, methods) -> None:
-    """Keep only the study runs of ``methods`` (comments kept)."""
-    from ruamel.yaml import YAML
+    """Keep only the study's sweep entries (and methods of entries) of ``methods``, and regenerate study.runs (comments kept)."""
+    from .presets import run_table, yaml_rt
 
-    yaml = YAML()
+    yaml = yaml_rt()
     data = yaml.load(params_path.read_text())
-    runs = data["study"]["runs"]
-    for key in [k for k, v in runs.items() if v["method"] not in methods]:
-        del runs[key]
+    sweeps = data["study"]["sweeps"]
+    for i in reversed(range(len(sweeps))):
+        entry = sweeps[i]
+        if isinstance(entry["method"], list):
+            for j in reversed(range(len(entry["method"]))):
+                if entry["method"][j] not in methods:
+                    del entry["method"][j]
+            if entry["method"]:
+                continue
+        elif entry["method"] in methods:
+            continue
+        del sweeps[i]
+    data["study"]["runs"] = run_table(data)
     with open(params_path, "w") as f:
         yaml.dump(data, f)
 

@@ -1,9 +1,10 @@
 """The only module that talks to MLflow.
 
-Every stage execution is one MLflow run named ``<stage>/<dataset>/<method>`` in the
+Every stage execution is one MLflow run named ``<stage>/<dataset>/<run>`` in the
 study's experiment, with the parameters the stage read, its metrics and artifacts, the
 shard manifest as the run's dataset input, and tags ``dataset``, ``method``, ``stage``,
-``git_commit``, ``params_hash`` (and ``dvc_exp`` inside ``dvc exp run``).
+``git_commit``, ``params_hash`` (stages over a study run also ``run``, ``seed``, ``variant``;
+``dvc_exp`` inside ``dvc exp run``).
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db`` with an
 absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
@@ -80,15 +81,17 @@ def init_store(experiment: str) -> str:
 class StageRun:
     """One MLflow run of a stage; use as a context manager (``with StageRun(...) as run:``)."""
 
-    def __init__(self, experiment: str, stage: str, dataset: str = "-", method: str = "-", params: dict[str, Any] | None = None):
-        self.experiment, self.stage, self.dataset, self.method = experiment, stage, dataset, method
+    def __init__(self, experiment: str, stage: str, dataset: str = "-", run: str = "-", params: dict[str, Any] | None = None,
+                 tags: dict[str, str] | None = None):
+        self.experiment, self.stage, self.dataset, self.run_name = experiment, stage, dataset, run
         self.params = params or {}
+        self.tags = {"method": run, **(tags or {})}
         self._mlflow = None
         self._metrics_buffer: list = []
 
     @property
     def name(self) -> str:
-        return f"{self.stage}/{self.dataset}/{self.method}"
+        return f"{self.stage}/{self.dataset}/{self.run_name}"
 
     def __enter__(self) -> "StageRun":
         import mlflow
@@ -96,9 +99,9 @@ class StageRun:
         self._mlflow = mlflow
         exp_id = init_store(self.experiment)
         tags = {
+            **self.tags,
             "stage": self.stage,
             "dataset": self.dataset,
-            "method": self.method,
             "git_commit": _git_commit(),
             "params_hash": params_hash(self.params),
         }
