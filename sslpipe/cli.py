@@ -142,6 +142,12 @@ def cmd_smoke(args):
     main(args.runner, args.keep, args.all)
 
 
+def cmd_study(args):
+    from .smoke import study
+
+    study(args.name, args.size, args.runner, args.dir, args.cores)
+
+
 def cmd_bench(args):
     from .bench import run
 
@@ -192,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
     sp.add_argument("--all", action="store_true", help="every method of the study (default: one method of every family)")
     sp.add_argument("--keep", default=None, help="scratch directory to use (default: a new temporary one)")
+    sp = add("study", cmd_study, "run a ready-made study (disentanglement, architectures) end to end in its own copy "
+             "of the project under studies/<name>/ (your params and outputs stay untouched)", "name")
+    sp.add_argument("--size", choices=["cpu", "smoke", "paper"], default="cpu", help="cpu: as the preset states it; smoke: tiny; paper: GPU scale")
+    sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
+    sp.add_argument("--cores", type=int, default=2, help="snakemake's cores")
+    sp.add_argument("--dir", default=None, help="directory of the study's copy (default: studies/<name>[-<size>])")
     sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
     sp.add_argument("--dataset", default="dsprites")
     sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")

@@ -43,7 +43,7 @@ def yaml_rt() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 200
+    yaml.width = 4096  # one line per run of study.runs
     return yaml
 
 

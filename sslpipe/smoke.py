@@ -1,8 +1,11 @@
-"""``sslpipe smoke``: the whole study graph at smoke size, in a scratch copy of the project.
+"""``sslpipe smoke`` and ``sslpipe study``: a study graph run in a copy of the project.
 
-The copy (tracked and untracked-but-not-ignored files, as git sees them) gets the
-``smoke`` preset, its own git repo and MLflow store, then the real ``dvc repro`` (or
-``snakemake``) runs in it; the user's outputs and store are untouched.
+The copy (tracked and untracked-but-not-ignored files, as git sees them) gets presets (a
+ready-made study and/or a size), its own git repo and MLflow store, then the real ``dvc repro``
+(or ``snakemake``) runs in it; the user's params, outputs and store are untouched.
+``sslpipe smoke`` uses a scratch directory and the ``smoke`` size; ``sslpipe study <name>``
+keeps its copy under ``studies/<name>/`` (a project of its own: ``dvc exp run`` and the
+MLflow UI work there), so running it again resumes from what is built.
 """
 from __future__ import annotations
 
@@ -71,27 +74,57 @@ def restrict_runs(params_path: Path, methods) -> None:
         yaml.dump(data, f)
 
 
-def prepare(src: Path, dest: Path, preset: str = "smoke", methods=None) -> dict:
-    """A scratch copy of ``src`` with the preset applied (and only ``methods``' runs), committed to git."""
+def prepare(src: Path, dest: Path, presets=("smoke",), methods=None) -> dict:
+    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs), committed to git."""
     scratch_copy(src, dest)
-    apply_preset(preset, dest / "params.yaml")
+    for preset in presets:
+        apply_preset(preset, dest / "params.yaml")
     if methods is not None:
         restrict_runs(dest / "params.yaml", methods)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)
-    _run(["git", "commit", "-q", "-m", "smoke"], dest, env)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", " + ".join(presets) or "study"], dest, env)
     _run(["sslpipe", "init-tracking"], dest, env)
     return env
 
 
-def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE) -> Path:
-    env = prepare(src, dest, methods=methods)
+def run_graph(dest: Path, env: dict, runner: str = "dvc", cores: int = 2) -> None:
     if runner == "dvc":
         _run(["dvc", "repro", "-q"], dest, env)
     else:
-        _run(["snakemake", "-s", "workflow/Snakefile", "--cores", "2", "-q"], dest, env)
+        _run(["snakemake", "-s", "workflow/Snakefile", "--cores", str(cores), "-q"], dest, env)
+
+
+def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE) -> Path:
+    env = prepare(src, dest, methods=methods)
+    run_graph(dest, env, runner)
     return dest / "reports" / "summary.md"
+
+
+STUDIES = ("disentanglement", "architectures")
+SIZES = ("cpu", "smoke", "paper")
+
+
+def study(name: str, size: str = "cpu", runner: str = "dvc", directory: str | None = None, cores: int = 2) -> None:
+    """Run a ready-made study (a preset) at a size (cpu: as the preset states it; smoke; paper) in its own copy."""
+    import time
+
+    from .core.errors import ConfigError
+
+    if name not in STUDIES:
+        raise ConfigError("study", f"unknown study {name!r}.", f"use one of: {', '.join(STUDIES)}.")
+    if size not in SIZES:
+        raise ConfigError("--size", f"unknown size {size!r}.", f"use one of: {', '.join(SIZES)}.")
+    src = Path.cwd()
+    dest = Path(directory) if directory else src / "studies" / (name if size == "cpu" else f"{name}-{size}")
+    dest.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    env = prepare(src, dest, (name,) + (() if size == "cpu" else (size,)))
+    run_graph(dest, env, runner, cores)
+    print((dest / "reports" / "summary.md").read_text())
+    print(f"study {name} ({size}) in {dest} in {time.perf_counter() - t0:.0f} s; summary: {dest / 'reports/summary.md'}, "
+          f"MLflow store {dest / 'mlflow.db'}")
 
 
 def main(runner: str = "dvc", keep: str | None = None, every_method: bool = False) -> None:
