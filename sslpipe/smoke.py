@@ -110,12 +110,12 @@ def study(name: str, size: str = "cpu", runner: str = "dvc", directory: str | No
     """Run a ready-made study (a preset) at a size (cpu: as the preset states it; smoke; paper) in its own copy."""
     import time
 
-    from .core.errors import ConfigError
+    from .core.errors import SslpipeError
 
     if name not in STUDIES:
-        raise ConfigError("study", f"unknown study {name!r}.", f"use one of: {', '.join(STUDIES)}.")
+        raise SslpipeError(f"unknown study {name!r}. Fix: use one of: {', '.join(STUDIES)}.")
     if size not in SIZES:
-        raise ConfigError("--size", f"unknown size {size!r}.", f"use one of: {', '.join(SIZES)}.")
+        raise SslpipeError(f"unknown size {size!r}. Fix: use one of: {', '.join(SIZES)}.")
     src = Path.cwd()
     dest = Path(directory) if directory else src / "studies" / (name if size == "cpu" else f"{name}-{size}")
     dest.mkdir(parents=True, exist_ok=True)
