@@ -69,6 +69,8 @@ def resolve(cfg, key: str) -> Any:
     node: Any = cfg
     for part in key.split("."):
         node = node[part] if isinstance(node, dict) else getattr(node, part)
+    if isinstance(node, dict):  # e.g. study.runs: run key -> Run
+        return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in node.items()}
     return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
 
 
