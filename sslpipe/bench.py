@@ -67,7 +67,7 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> Non
     info = manifest["info"]
     device = select_device(cfg.train.device)
     seed_everything(cfg.study.seed, cfg.train.threads)
-    names = methods or [r.method for r in cfg.runs() if r.dataset == dataset]
+    names = methods or list(dict.fromkeys(r.method for r in cfg.runs() if r.dataset == dataset))
     print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset} {info['channels']}x{info['resolution']}x{info['resolution']}")
     print(f"(a) read shards: {read_rate(shard_dir, manifest):,.0f} images/s")
     print(f"{'method':16s} {'(b) views':>12s} {'(c) synthetic':>14s} {'(d) shards':>12s} {'(d)/(c)':>8s} {'steps':>6s} {'train s':>8s}")

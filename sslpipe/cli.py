@@ -66,6 +66,33 @@ def cmd_validate(args):
     print(f"{args.params}: OK ({len(cfg.study.datasets)} datasets, {len(cfg.runs())} runs)")
 
 
+def cmd_runs(args):
+    """The runs study.sweeps expands to (one line each); --write regenerates study.runs, --check fails when it is stale."""
+    from .config import expand_sweeps, load_raw
+    from .presets import write_runs
+
+    if args.write:
+        print(f"{args.params}: study.runs {'written' if write_runs(args.params) else 'already current'}")
+        return
+    if args.check:
+        _cfg(args)  # loading fails with the fix when study.runs is not the expansion of study.sweeps
+        print(f"{args.params}: study.runs current")
+        return
+    runs, _ = expand_sweeps(load_raw(args.params).get("study") or {})
+    width = max(map(len, runs), default=0)
+    for key, r in runs.items():
+        over = " ".join(f"{k}={v}" for k, v in _flat(r["overrides"]).items())
+        print(f"{key:{width}s}  seed={r['seed']}  {over}".rstrip())
+    print(f"{len(runs)} runs", file=sys.stderr)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def cmd_methods(args):
     from . import methods  # noqa: F401
     from .methods.base import METHODS
@@ -135,6 +162,12 @@ def cmd_smoke(args):
     main(args.runner, args.keep, args.all, args.profile)
 
 
+def cmd_study(args):
+    from .smoke import study
+
+    study(args.name, args.size, args.runner, args.dir, args.cores)
+
+
 def cmd_bench(args):
     from .bench import run
 
@@ -154,6 +187,9 @@ def cmd_fidelity(args):
         print(f"{m}: cheapest within tolerance: {c['cheapest'] or 'none'}; {ok}")
 
 
+ARG_HELP = {"run": "run name within the dataset: the method for a plain run, else <method>[-<overrides>][-s<seed>] (see `sslpipe runs`)"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sslpipe", description="Reproducible self-supervised representation-learning study: "
                                 "shard -> pretrain -> embed -> evaluate -> report (driven by dvc.yaml or workflow/Snakefile).")
@@ -163,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, fn, help_, *args):
         sp = sub.add_parser(name, help=help_, description=help_)
         for a in args:
-            sp.add_argument(a, help=f"{a} name")
+            sp.add_argument(a, help=ARG_HELP.get(a, f"{a} name"))
         sp.set_defaults(fn=fn)
         return sp
 
@@ -181,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--docs", action="store_true", help="print docs/evaluation.md's table of registered metrics")
     add("config", cmd_config, "print the fully resolved configuration (params.yaml over the code's defaults)")
     add("validate", cmd_validate, "check params.yaml and exit")
+    sp = add("runs", cmd_runs, "print the runs study.sweeps expands to (--write regenerates study.runs in params.yaml, --check verifies it)")
+    sp.add_argument("--write", action="store_true")
+    sp.add_argument("--check", action="store_true")
     add("methods", cmd_methods, "list registered methods, one per line")
     add("datasets", cmd_datasets, "list registered datasets, one per line")
     sp = add("defaults", cmd_defaults, "print the params.yaml block of methods with every parameter at its default")
@@ -197,12 +236,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     sp.add_argument("--experiment", default=None, help=argparse.SUPPRESS)
     sp.add_argument("--out", default=None, help=argparse.SUPPRESS)
-    sp = add("preset", cmd_preset, "apply a parameter preset (smoke, paper) to the params file", "name")
+    sp = add("preset", cmd_preset, "apply a parameter preset to the params file: a study (disentanglement, architectures) "
+             "or a size (smoke, paper); it regenerates study.runs", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
     sp.add_argument("--all", action="store_true", help="every method of the study (default: one method of every family)")
     sp.add_argument("--keep", default=None, help="scratch directory to use (default: a new temporary one)")
     sp.add_argument("--profile", default=None, help="Snakemake profile for --runner snakemake, e.g. workflow/profiles/slurm (every stage an sbatch job)")
+    sp = add("study", cmd_study, "run a ready-made study (disentanglement, architectures) end to end in its own copy "
+             "of the project under studies/<name>/ (your params and outputs stay untouched)", "name")
+    sp.add_argument("--size", choices=["cpu", "smoke", "paper"], default="cpu", help="cpu: as the preset states it; smoke: tiny; paper: GPU scale")
+    sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
+    sp.add_argument("--cores", type=int, default=2, help="snakemake's cores")
+    sp.add_argument("--dir", default=None, help="directory of the study's copy (default: studies/<name>[-<size>])")
     sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
     sp.add_argument("--dataset", default="dsprites")
     sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")

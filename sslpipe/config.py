@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .core import paths
 from .core.errors import ConfigError
 from .core.schema import build, check, non_negative, unrecorded
 from .data.sources import SOURCES
@@ -27,39 +30,146 @@ PARAMS_FILE = "params.yaml"
 
 
 # --- the sections ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Run:
-    """One (dataset, method) pair of the study."""
+RESERVED = ("dataset", "method", "seeds")
+_LABEL = re.compile(r"^[A-Za-z0-9_]+$")
+GENERATED = "generated from study.sweeps by `sslpipe runs --write`; do not edit (sslpipe validate fails when stale)"
 
-    dataset: str
-    method: str
+
+def _leaves(mapping: dict, prefix: tuple = ()) -> list[tuple[tuple, list]]:
+    """(path, values) of every leaf of a sweep entry: a list is a sweep, anything else one value."""
+    out = []
+    for k, v in mapping.items():
+        path = prefix + (str(k),)
+        if isinstance(v, dict):
+            out += _leaves(v, path)
+        else:
+            out.append((path, list(v) if isinstance(v, list) else [v]))
+    return out
+
+
+def _nest(pairs) -> dict:
+    out: dict = {}
+    for path, v in pairs:
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = v
+    return out
+
+
+def _check_seeds(seeds, key: str) -> None:
+    if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+        raise ConfigError(key, f"{seeds!r} must be a non-empty list of distinct non-negative integers.", "write e.g. `seeds: [0, 1, 2]`.")
+
+
+def expand_sweeps(study: dict) -> tuple[dict[str, dict], dict[str, str]]:
+    """``study.sweeps`` -> the run table ``{key: {dataset, method, name, seed, variant, overrides}}``.
+
+    Each sweep entry names a dataset and a method (or lists of them) and any of the method's
+    parameters or ``backbone: {kind, width, depth, code_dim}``; a list value is a sweep (a
+    list-valued parameter is swept with a list of lists), and the runs are the cross product
+    of every list with the entry's ``seeds`` (else ``study.seeds``, else ``[study.seed]``).
+    A run is named ``<method>[-<overrides>][-s<seed>]``, the seed part left out for the
+    study's seed, so a plain ``<dataset>-<method>`` run keeps its name (and outputs) when
+    seeds or other runs are added.  Returns the table and, per key, the entry it came from.
+    """
+    seed = study.get("seed", 0)
+    default_seeds = study.get("seeds") or [seed]
+    _check_seeds(default_seeds, "study.seeds")
+    sweeps = study.get("sweeps")
+    if not isinstance(sweeps, list) or not sweeps:
+        raise ConfigError("study.sweeps", "is missing or empty.",
+                          "list the study's runs under study.sweeps, e.g. `- {dataset: dsprites, method: simclr, seeds: [0, 1, 2]}`, "
+                          "then run `sslpipe runs --write` (it converts an old study.runs table).")
+    runs: dict[str, dict] = {}
+    origin: dict[str, str] = {}
+    for i, entry in enumerate(sweeps):
+        where = f"study.sweeps[{i}]"
+        if not isinstance(entry, dict) or "dataset" not in entry or "method" not in entry:
+            raise ConfigError(where, f"must be a mapping with dataset and method, got {entry!r}.",
+                              "write `- {dataset: D, method: M}` (lists of values sweep them; `seeds: [0, 1, 2]` adds seeds).")
+        seeds = entry.get("seeds", default_seeds)
+        _check_seeds(seeds, f"{where}.seeds")
+        datasets, methods = (v if isinstance(v, list) else [v] for v in (entry["dataset"], entry["method"]))
+        leaves = _leaves({k: v for k, v in entry.items() if k not in RESERVED})
+        for path, values in leaves:
+            if not values:
+                raise ConfigError(f"{where}.{'.'.join(path)}", "is an empty sweep.", "give at least one value.")
+        for dataset in datasets:
+            for method in methods:
+                for combo in itertools.product(*(values for _, values in leaves)):
+                    labels = [paths.override_label(path[-1], v) for (path, _), v in zip(leaves, combo)]
+                    for label in labels:
+                        if not _LABEL.match(label):
+                            raise ConfigError(where, f"the value in {label!r} cannot be part of a run name.",
+                                              "use numbers, booleans or identifier strings (letters, digits, _) as swept values.")
+                    variant = "-".join(labels)
+                    for s in seeds:
+                        name = paths.run_name(str(method), variant, s, seed)
+                        key = f"{dataset}-{name}"
+                        if key in runs:
+                            raise ConfigError(where, f"repeats run {key} of {origin[key]}.", "remove the duplicate value or entry.")
+                        runs[key] = {"dataset": str(dataset), "method": str(method), "name": name, "seed": s, "variant": variant,
+                                     "overrides": _nest((path, v) for (path, _), v in zip(leaves, combo))}
+                        origin[key] = where
+    return runs, origin
+
+
+@dataclass
+class Run:
+    """One run of the study: a method trained on a dataset with one seed and its overrides.
+
+    ``name`` (``<method>[-<overrides>][-s<seed>]``) names it within its dataset, in output
+    paths (``models/<dataset>/<name>``) and MLflow run names; ``key`` (``<dataset>-<name>``)
+    names it in study.runs and in stage names (``pretrain@<key>``).  ``variant`` is the
+    overrides part of the name (empty for the method's own settings).
+    """
+
+    dataset: str = check("")
+    method: str = check("")
+    name: str = check("")
+    seed: int = check(0, non_negative)
+    variant: str = check("")
+    overrides: dict[str, Any] = check({}, help="method parameters and `backbone: {...}` that differ from params.yaml's sections.")
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}-{self.name}"
+
+    @property
+    def item(self) -> dict[str, str]:
+        """The placeholders of a stage declaration for this run."""
+        return {"dataset": self.dataset, "run": self.name, "method": self.method, "key": self.key}
 
 
 @dataclass
 class StudyConfig:
-    """The study: which datasets are sharded and which (dataset, method) runs are made.
+    """The study: which datasets are sharded and which runs are made.
 
-    ``runs`` is keyed ``<dataset>-<method>`` so that DVC's ``foreach`` names each stage
-    after its run (``pretrain@dsprites-simclr``); names are identifiers, so ``-`` is
-    an unambiguous separator.
+    ``sweeps`` declares the runs compactly (see :func:`expand_sweeps`); ``runs`` is their
+    expansion, written into params.yaml by ``sslpipe runs --write`` because DVC's ``foreach``
+    reads params.yaml itself (so every run is an ordinary stage ``pretrain@<key>`` whose own
+    entry is its parameter dependency).  Loading fails when ``runs`` is not the expansion.
     """
 
     name: str = check("sslpipe", help="MLflow experiment name of the study.")
-    seed: int = check(0, non_negative)
+    seed: int = check(0, non_negative, help="the data seed (shards) and the seed of runs that name no other.")
+    seeds: list[int] | None = check(None, help="seeds of every sweep entry that gives none (default: [study.seed]).")
     datasets: list[str] = check([])
-    runs: dict[str, Any] = check({}, help="<dataset>-<method>: {dataset: ..., method: ...}")
+    sweeps: list[Any] = check([], help="the runs: a list of {dataset, method, seeds, <parameter>: value or [values], backbone: {...}}.")
+    runs: dict[str, Any] = check({}, help=GENERATED)
 
     def validate(self, key: str) -> None:
-        parsed = {}
-        for rid, spec in self.runs.items():
-            k = f"{key}.runs.{rid}"
-            if not isinstance(spec, dict) or set(spec) != {"dataset", "method"}:
-                raise ConfigError(k, f"must be a mapping {{dataset: ..., method: ...}}, got {spec!r}.", f"write `{rid}: {{dataset: D, method: M}}`.")
-            run = Run(str(spec["dataset"]), str(spec["method"]))
-            if rid != f"{run.dataset}-{run.method}":
-                raise ConfigError(k, f"the key must be '<dataset>-<method>', i.e. {run.dataset}-{run.method!s}.", f"rename the key to {run.dataset}-{run.method}.")
-            parsed[rid] = run
-        self.runs = parsed
+        raw = {"seed": self.seed, "seeds": self.seeds, "sweeps": self.sweeps}
+        expected, self.origin = expand_sweeps(raw)
+        if self.runs != expected:
+            added = [k for k in expected if k not in self.runs]
+            removed = [k for k in self.runs if k not in expected]
+            changed = [k for k in expected if k in self.runs and self.runs[k] != expected[k]]
+            what = "; ".join(f"{label}: {', '.join(ks[:3])}{', ...' if len(ks) > 3 else ''}"
+                             for label, ks in (("missing", added), ("not in the sweeps", removed), ("different", changed)) if ks)
+            raise ConfigError(f"{key}.runs", f"is not the expansion of {key}.sweeps ({what}).", "run `sslpipe runs --write`.")
+        self.runs = {k: build(Run, spec, f"{key}.runs.{k}") for k, spec in self.runs.items()}
 
     def run_list(self) -> list[Run]:
         return list(self.runs.values())
@@ -79,26 +189,51 @@ class Config:
     def runs(self) -> list[Run]:
         return self.study.run_list()
 
-    def run(self, dataset: str, method: str) -> Run:
-        r = Run(dataset, method)
+    def run(self, dataset: str, name: str) -> Run:
+        """The run ``<dataset>-<name>`` of the study (``name`` is the method for a plain run)."""
         with unrecorded():  # run membership is validation, not a stage input
-            known = self.runs()
-        if r not in known:
+            run = self.study.runs.get(f"{dataset}-{name}")
+        if run is None:
             raise ConfigError(
                 "study.runs",
-                f"({dataset}, {method}) is not a run of the study.",
-                f"add `{dataset}-{method}: {{dataset: {dataset}, method: {method}}}` under study.runs in params.yaml.",
+                f"({dataset}, {name}) is not a run of the study.",
+                f"add `- {{dataset: {dataset}, method: {name}}}` to study.sweeps in params.yaml and run `sslpipe runs --write` "
+                "(`sslpipe runs` lists the runs).",
             )
-        return r
+        return run
 
-    def method_train(self, method: str) -> TrainConfig:
-        """The training config with the method's own overrides (``steps``, ``lr``, ``batch_size``) applied."""
-        mp = self.methods[method]
+    def method_params(self, run: Run | str):
+        """The method's ``methods.<m>`` section with the run's overrides applied (a method name: the section itself)."""
+        if isinstance(run, str):
+            return self.methods[run]
+        base = self.methods[run.method]
+        over = {k: v for k, v in run.overrides.items() if k != "backbone"}
+        if not over:
+            return base
+        return build(METHODS.get(run.method).Params, _deep_merge(dataclasses.asdict(base), over), f"methods.{run.method}")
+
+    def backbone_for(self, run: Run) -> BackboneConfig:
+        """The ``backbone`` section with the run's ``backbone`` overrides applied."""
+        over = run.overrides.get("backbone")
+        if not over:
+            return self.backbone
+        return build(BackboneConfig, {**dataclasses.asdict(self.backbone), **over}, "backbone")
+
+    def method_train(self, run: Run | str) -> TrainConfig:
+        """The training config with the method's own settings (``steps``, ``lr``, ``batch_size``, after the run's overrides) applied."""
+        mp = self.method_params(run)
         over = {k: getattr(mp, k) for k in ("steps", "lr", "batch_size") if getattr(mp, k, None) is not None}
         cfg = dataclasses.replace(self.train, **over)
         cfg.steps = max(1, round(cfg.steps * cfg.step_scale)) if cfg.steps else 0
         cfg.warmup_steps = min(cfg.warmup_steps, cfg.steps // 4)
         return cfg
+
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def load_raw(path: str | Path = PARAMS_FILE) -> dict:
@@ -155,15 +290,22 @@ def from_raw(raw: dict) -> Config:
         if d not in data:
             raise ConfigError(f"data.{d}", "is missing for a dataset of the study.", f"add a `data.{d}:` section.")
     for run in study.run_list():
-        key = f"study.runs.{run.dataset}-{run.method}"
+        where = study.origin[run.key]  # the sweep entry the run comes from
         if run.dataset not in study.datasets:
-            raise ConfigError(key, f"names dataset {run.dataset!r}, which is not in study.datasets.", f"add {run.dataset!r} to study.datasets or remove the run.")
-        cls = METHODS.get(run.method, key)
+            raise ConfigError(f"{where}.dataset", f"names dataset {run.dataset!r}, which is not in study.datasets.", f"add {run.dataset!r} to study.datasets or remove the run.")
+        cls = METHODS.get(run.method, f"{where}.method")
         if run.method not in methods:
             raise ConfigError(f"methods.{run.method}", "is missing for a method of the study.", f"add a `methods.{run.method}:` section (it may be empty: `{run.method}: {{}}`).")
         problem = cls.incompatible(SOURCES.get(run.dataset), data[run.dataset])
         if problem:
-            raise ConfigError(key, f"method {run.method!r} cannot run on {run.dataset!r}: {problem}", "remove this run from study.runs.")
+            raise ConfigError(where, f"method {run.method!r} cannot run on {run.dataset!r}: {problem}", "remove this run from study.sweeps.")
+        over = {k: v for k, v in run.overrides.items() if k != "backbone"}
+        build(cls.Params, _deep_merge(dataclasses.asdict(methods[run.method]), over), where)
+        if "backbone" in run.overrides:
+            if not isinstance(run.overrides["backbone"], dict):
+                raise ConfigError(f"{where}.backbone", f"must be a mapping, got {run.overrides['backbone']!r}.", "write e.g. `backbone: {width: [16, 32]}`.")
+            bb = build(BackboneConfig, {**dataclasses.asdict(backbone), **run.overrides["backbone"]}, f"{where}.backbone")
+            BACKBONES.get(bb.kind, f"{where}.backbone.kind")
     evaluate = build(EvaluateConfig, raw.get("evaluate"), "evaluate")
     report = build(ReportConfig, raw.get("report"), "report")
     return Config(study, backbone, train, data, methods, evaluate, report, raw)

@@ -1,18 +1,29 @@
-"""Study-level tables and plots from the per-encoder metrics files (pure functions of the rows)."""
+"""Study-level tables and figures from the per-run metrics (pure functions of the rows).
+
+A row is one run: ``{key, dataset, method, run, seed, variant, overrides, backbone, family,
+metrics, training}``.  Runs of the same (dataset, method, variant) differ only in their seed and
+form a group; every metric of a group is summarized over its seeds by its mean, standard
+deviation and 95% confidence interval (:func:`sslpipe.stats.describe`), and each group's
+headline probe is compared with random_init's seeds (:func:`sslpipe.stats.compare`), because
+seeds and hyperparameters move these metrics as much as the method does (Locatello et al. 2019).
+"""
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from .core.paths import overrides_label
+from .stats import CANNOT_CLAIM, NO, YES, compare, describe
 
 from .evaluate.base import METRICS  # noqa: E402  (importing sslpipe.evaluate registers every metric)
 
 BASELINE = "random_init"
+#: the disentanglement scores of Locatello et al. (2019), Fig. 2 and 5
+DISENTANGLEMENT = ("betavae", "factorvae", "mig", "dci/disentanglement", "modularity", "sap")
+#: a run whose code has fewer active units than this has collapsed (its code ignores the image)
+COLLAPSED_BELOW = 0.5
 
 
 def headline_target(rows: list[dict], dataset: str) -> str | None:
@@ -23,35 +34,36 @@ def headline_target(rows: list[dict], dataset: str) -> str | None:
     return keys[0].split("/", 1)[1] if keys else None
 
 
-def comparisons(rows: list[dict]) -> list[dict]:
-    """Each trained encoder's headline probe accuracy (and MIG where present) against random_init's."""
-    out = []
-    base = {r["dataset"]: r["metrics"] for r in rows if r["method"] == BASELINE}
-    for r in rows:
-        if r["method"] == BASELINE or r["dataset"] not in base:
-            continue
-        t = headline_target(rows, r["dataset"])
-        key = f"linear/{t}"
-        if key not in r["metrics"] or key not in base[r["dataset"]]:
-            continue
-        row = {"dataset": r["dataset"], "method": r["method"], "metric": key, "value": r["metrics"][key], "baseline": base[r["dataset"]][key]}
-        row["beats_baseline"] = row["value"] > row["baseline"]
-        if "mig" in r["metrics"] and "mig" in base[r["dataset"]]:
-            row["mig"], row["mig_baseline"] = r["metrics"]["mig"], base[r["dataset"]]["mig"]
-        out.append(row)
-    return out
-
-
 def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
-def _cell(metrics: dict, key: str) -> str:
-    """``value ± se`` where the metrics hold ``<key>/se`` (its uncertainty), else the value."""
-    se = metrics.get(f"{key}/se")
-    if key not in metrics or se is None or math.isnan(se):
-        return _fmt(metrics.get(key))
-    return f"{_fmt(metrics[key])} ± {se:.3f}"
+def cell(s: dict | None, se: dict | None = None) -> str:
+    """One table cell: mean ± standard deviation over seeds, the 95% CI of the mean below; one seed: the
+    value ± its standard error from its evaluation sample (``se``, the ``<key>/se`` summary) where known."""
+    if not s or s.get("mean") is None:
+        return "–"
+    if s.get("sd") is None:
+        if se and se.get("mean") is not None and not math.isnan(se["mean"]):
+            return f"{_fmt(s['mean'])} ± {se['mean']:.3f}"
+        return _fmt(s["mean"])
+    lo, hi = s["ci95"]
+    return f"{_fmt(s['mean'])} ± {_fmt(s['sd'])}<br><sub>[{_fmt(lo)}, {_fmt(hi)}]</sub>"
+
+
+def spread(s: dict | None) -> str:
+    """Mean ± standard deviation (n seeds), on one line."""
+    if not s or s.get("mean") is None:
+        return "–"
+    return f"{_fmt(s['mean'])} ± {_fmt(s['sd'])} ({s['n']})" if s.get("sd") is not None else f"{_fmt(s['mean'])} (1)"
+
+
+def label(g: dict) -> str:
+    return f"{g['method']} [{g['variant']}]" if g.get("variant") else g["method"]
+
+
+def arch_label(backbone: dict | None) -> str:
+    return f"{backbone['kind']} w{backbone['width']}" if backbone else "–"
 
 
 def table_metrics() -> list[str]:
@@ -59,73 +71,229 @@ def table_metrics() -> list[str]:
     return [c for m in METRICS.in_order() for c in m.columns]
 
 
-def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None) -> str:
-    lines = ["# Study summary", ""]
-    by_ds = defaultdict(list)
+# --- groups over seeds and their comparison with the baseline -----------------------------
+def group_rows(rows: list[dict]) -> list[dict]:
+    """The runs of each (dataset, method, variant) across seeds, every metric summarized (mean, sd, 95% CI, values)."""
+    by = defaultdict(list)
     for r in rows:
-        by_ds[r["dataset"]].append(r)
-    for ds, rs in by_ds.items():
-        t = headline_target(rows, ds)
+        by[(r["dataset"], r["method"], r.get("variant", ""))].append(r)
+    groups = []
+    for (ds, m, v), rs in by.items():
+        rs = sorted(rs, key=lambda r: r.get("seed", 0))
+        keys = list(dict.fromkeys(k for r in rs for k in r["metrics"]))
+        metrics = {}
+        for k in keys:
+            values = [r["metrics"][k] for r in rs if k in r["metrics"]]
+            metrics[k] = describe(values) | {"values": values}
+        groups.append({"dataset": ds, "method": m, "variant": v, "family": rs[0].get("family", ""),
+                       "overrides": rs[0].get("overrides", {}), "backbone": rs[0].get("backbone"),
+                       "runs": [r.get("key", f"{ds}-{r.get('run', m)}") for r in rs], "seeds": [r.get("seed", 0) for r in rs],
+                       "n": len(rs), "metrics": metrics})
+    return groups
+
+
+def baseline_of(groups: list[dict], g: dict) -> dict | None:
+    """random_init's group on ``g``'s dataset, with ``g``'s backbone overrides if the study has it, else the plain one."""
+    bases = [b for b in groups if b["method"] == BASELINE and b["dataset"] == g["dataset"]]
+    same = [b for b in bases if b["overrides"].get("backbone") == g["overrides"].get("backbone")]
+    plain = [b for b in bases if not b["overrides"]]
+    return (same or plain or [None])[0]
+
+
+def comparisons(groups: list[dict]) -> list[dict]:
+    """Each group's headline probe accuracy (and MIG where present) against its random_init group's, across seeds."""
+    out = []
+    for g in groups:
+        base = baseline_of(groups, g) if g["method"] != BASELINE else None
+        if base is None:
+            continue
+        key = f"linear/{headline_target(groups, g['dataset'])}"
+        if key not in g["metrics"] or key not in base["metrics"]:
+            continue
+        c = compare(g["metrics"][key]["values"], base["metrics"][key]["values"])
+        row = {"dataset": g["dataset"], "method": g["method"], "variant": g["variant"], "label": label(g), "baseline": label(base),
+               "metric": key, "stats": g["metrics"][key], "baseline_stats": base["metrics"][key], **c,
+               "beats_baseline": c["verdict"] == YES}
+        if "mig" in g["metrics"] and "mig" in base["metrics"]:
+            row["mig"], row["mig_baseline"] = g["metrics"]["mig"], base["metrics"]["mig"]
+        out.append(row)
+    return out
+
+
+def collapse(rows: list[dict]) -> list[dict]:
+    """Runs whose training reports active units (the VAE family): the count and KL per seed, collapsed or not."""
+    out = []
+    for r in rows:
+        t = r.get("training") or {}
+        if "active_units" in t:
+            out.append({"key": r.get("key"), "dataset": r["dataset"], "method": r["method"], "variant": r.get("variant", ""),
+                        "seed": r.get("seed", 0), "active_units": t["active_units"], "kl": t.get("kl"),
+                        "collapsed": t["active_units"] < COLLAPSED_BELOW})
+    return out
+
+
+def architecture_table(groups: list[dict], dataset: str) -> tuple[list[str], dict[str, dict[str, dict]]] | None:
+    """Method x backbone of the headline probe (Kolesnikov et al. 2019, Table 1), when the dataset has 2+ backbones."""
+    gs = [g for g in groups if g["dataset"] == dataset and g.get("backbone")]
+    archs = sorted({arch_label(g["backbone"]) for g in gs}, key=lambda a: (a.split()[0], int(a.split()[1][1:])))
+    if len(archs) < 2:
+        return None
+    key = f"linear/{headline_target(groups, dataset)}"
+    table: dict[str, dict[str, dict]] = defaultdict(dict)
+    for g in gs:
+        if key in g["metrics"]:
+            variant = overrides_label(g["overrides"], exclude=("backbone",))
+            table[f"{g['method']} [{variant}]" if variant else g["method"]][arch_label(g["backbone"])] = g["metrics"][key]
+    return archs, dict(table)
+
+
+# --- summary.md ---------------------------------------------------------------------------
+def _verdict(c: dict) -> str:
+    v = c["verdict"]
+    return {YES: "**yes**", NO: "**no** (below)"}.get(v, v + (" (1 seed each)" if v == CANNOT_CLAIM else ""))
+
+
+def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None, figures: dict[str, str] | None = None) -> str:
+    """The study's summary: per-dataset tables over seeds, the comparison with random_init, collapse check,
+    method x architecture, and the figures (``figures``: file name under figures/ -> caption)."""
+    groups = group_rows(rows)
+    seeds_per = sorted({g["n"] for g in groups})
+    lines = ["# Study summary", "",
+             f"{len(rows)} runs in {len(groups)} groups (dataset, method, variant); seeds per group: {', '.join(map(str, seeds_per))}. "
+             "A cell is the mean ± standard deviation over the group's seeds with the 95% confidence interval of the "
+             "mean below it (t distribution); a group with one seed shows its value alone. Per-run values: summary.json.", ""]
+    by_ds = defaultdict(list)
+    for g in groups:
+        by_ds[g["dataset"]].append(g)
+    for ds, gs in by_ds.items():
+        t = headline_target(groups, ds)
         cols = [c.format(t=t) for c in table_metrics()]
-        cols = [c for c in cols if any(c in r["metrics"] for r in rs)]
-        lines += [f"## {ds}", "", "| method | family | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-        for r in sorted(rs, key=lambda r: (r["method"] != BASELINE, r.get("family", ""), r["method"])):
-            lines.append(f"| {r['method']} | {r.get('family', '')} | " + " | ".join(_cell(r["metrics"], c) for c in cols) + " |")
+        cols = [c for c in cols if any(c in g["metrics"] for g in gs)]
+        lines += [f"## {ds}", "", "| method | variant | family | seeds | " + " | ".join(cols) + " |", "|---|---|---|---|" + "---|" * len(cols)]
+        for g in sorted(gs, key=lambda g: (g["method"] != BASELINE, g.get("family", ""), g["method"], g["variant"])):
+            seeds = ", ".join(map(str, g["seeds"]))
+            lines.append(f"| {g['method']} | {g['variant'] or '–'} | {g.get('family', '')} | {seeds} | " + " | ".join(cell(g["metrics"].get(c), g["metrics"].get(f"{c}/se")) for c in cols) + " |")
         lines.append("")
-    comps = comparisons(rows)
-    if comps:
-        lines += ["## Against the untrained baseline (random_init)", "",
-                  "| dataset | method | probe | accuracy | random_init | beats it? | MIG | random_init MIG |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for c in comps:
-            verdict = "yes" if c["beats_baseline"] else "**no**"
-            lines.append(f"| {c['dataset']} | {c['method']} | {c['metric']} | {_fmt(c['value'])} | {_fmt(c['baseline'])} | {verdict} | {_fmt(c.get('mig'))} | {_fmt(c.get('mig_baseline'))} |")
-        losers = [c for c in comps if not c["beats_baseline"]]
-        lines.append("")
-        if losers:
-            lines.append("Methods that do not beat random_init at the default size: " + ", ".join(f"{c['dataset']}/{c['method']}" for c in losers) + ".")
-            for c in losers:
-                note = (notes or {}).get(f"{c['dataset']}/{c['method']}") or (notes or {}).get(c["method"])
-                if note:
-                    lines.append(f"- {c['dataset']}/{c['method']}: {note}")
-        else:
-            lines.append("Every trained method beats random_init on its headline probe.")
-        lines.append("")
+    lines += _comparison_section(comparisons(groups), notes or {}, groups)
+    lines += _collapse_section(collapse(rows))
+    for ds in by_ds:
+        arch = architecture_table(groups, ds)
+        if arch:
+            lines += _architecture_section(ds, f"linear/{headline_target(groups, ds)}", *arch)
+    if figures:
+        lines += ["## Figures", ""]
+        for name, caption in figures.items():
+            lines += [f"**{caption}**", "", f"![{caption}](figures/{name})", ""]
     return "\n".join(lines)
 
 
+def _comparison_section(comps: list[dict], notes: dict[str, str], groups: list[dict]) -> list[str]:
+    if not comps:
+        return []
+    lines = ["## Against the untrained baseline (random_init)", "",
+             "Headline probe of each group against random_init's seeds (same backbone where the study has it). "
+             "Difference of the means with its 95% confidence interval; two-sided t-test at 0.05: Welch's t with 2+ seeds on "
+             "both sides; with one seed on one side, the other side's seed variance stands for both (Student t, 1 seed). "
+             "**yes**: significantly above; **no**: significantly below; not significant; cannot claim: one seed on both sides "
+             "(no spread to judge by). One test per row, no correction for the number of rows.", "",
+             "| dataset | method | variant | probe | mean ± sd (seeds) | random_init | difference [95% CI] | test | p | beats random_init? | MIG | random_init MIG |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in comps:
+        diff = "–" if c["diff"] is None else (f"{c['diff']:+.3f}" + (f" [{c['diff_ci95'][0]:+.3f}, {c['diff_ci95'][1]:+.3f}]" if c["diff_ci95"] else ""))
+        p = "–" if c["p"] is None else (f"{c['p']:.2g}" if c["p"] >= 1e-4 else "<1e-4")
+        lines.append(f"| {c['dataset']} | {c['method']} | {c['variant'] or '–'} | {c['metric']} | {spread(c['stats'])} | {spread(c['baseline_stats'])} | "
+                     f"{diff} | {c['test'] or '–'} | {p} | {_verdict(c)} | {spread(c.get('mig'))} | {spread(c.get('mig_baseline'))} |")
+    lines.append("")
+    winners = [c for c in comps if c["verdict"] == YES]
+    others = [c for c in comps if c["verdict"] != YES]
+    if winners:
+        lines += ["Significantly above random_init: " + ", ".join(f"{c['dataset']}/{c['label']}" for c in winners) + ".", ""]
+    if others:
+        lines += ["Not shown to beat random_init (not significant, below it, or one seed on both sides), with what was tried:", ""]
+        by_group = {(g["dataset"], g["method"], g["variant"]): g for g in groups}
+        for c in others:
+            g = by_group[(c["dataset"], c["method"], c["variant"])]
+            note = next((notes[f"{c['dataset']}/{run.split('-', 1)[1]}"] for run in g["runs"] if f"{c['dataset']}/{run.split('-', 1)[1]}" in notes),
+                        notes.get(c["method"], ""))
+            seeds = f"seed{'s' if len(g['seeds']) > 1 else ''} {', '.join(map(str, g['seeds']))}"
+            lines.append(f"- {c['dataset']}/{c['label']} ({c['verdict']}; {seeds}): {note}".rstrip(": "))
+    else:
+        lines.append("Every trained method beats random_init significantly on its headline probe.")
+    lines.append("")
+    return lines
+
+
+def _collapse_section(coll: list[dict]) -> list[str]:
+    if not coll:
+        return []
+    by = defaultdict(list)
+    for c in coll:
+        by[(c["dataset"], c["method"], c["variant"])].append(c)
+    lines = ["## Posterior collapse (active units)", "",
+             "Active units of each VAE run at the end of training (code dimensions whose posterior mean varies across "
+             "images, variance > 0.01; Burda et al. 2016) and its KL in nats; 0 active units is a collapsed posterior, "
+             "a code that ignores the image.", "",
+             "| dataset | method | variant | active units per seed | KL per seed |", "|---|---|---|---|---|"]
+    for (ds, m, v), cs in by.items():
+        cs = sorted(cs, key=lambda c: c["seed"])
+        au = ", ".join(f"s{c['seed']}: {c['active_units']:.1f}" + (" **collapsed**" if c["collapsed"] else "") for c in cs)
+        kl = ", ".join(f"{c['kl']:.3g}" if c["kl"] is not None else "–" for c in cs)
+        lines.append(f"| {ds} | {m} | {v or '–'} | {au} | {kl} |")
+    collapsed = [c for c in coll if c["collapsed"]]
+    lines += ["", ("Collapsed runs: " + ", ".join(c["key"] or f"{c['dataset']}/{c['method']}" for c in collapsed) + ".") if collapsed
+              else "No run collapsed: every VAE run has active units in every seed.", ""]
+    return lines
+
+
+def _architecture_section(ds: str, key: str, archs: list[str], table: dict[str, dict[str, dict]]) -> list[str]:
+    lines = [f"## {ds}: method x architecture ({key})", "",
+             "Mean ± sd over seeds of the headline probe for each backbone (kind and width; the form of Kolesnikov et al. "
+             "2019, Table 1); the best backbone of each method in bold.", "",
+             "| method | " + " | ".join(archs) + " |", "|---|" + "---|" * len(archs)]
+    for m in sorted(table, key=lambda m: (m != BASELINE, m)):
+        best = max(table[m], key=lambda a: table[m][a]["mean"])
+        cells = [("**" + spread(table[m][a]) + "**" if a == best else spread(table[m][a])) if a in table[m] else "–" for a in archs]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
 def training_notes(rows: list[dict], descriptions: dict[str, str] | None = None) -> dict[str, str]:
-    """What was tried for each encoder: steps and the loss it reached, or how it was fitted.
+    """What was tried for each run (keyed ``<dataset>/<run>``): steps and the loss it reached, or how it was fitted.
 
     ``descriptions`` (method -> one line) explains encoders without a training curve, such as
     the classical baselines fitted in closed form on pixels.
     """
     notes = {}
     for r in rows:
-        t, key, m = r.get("training"), f"{r['dataset']}/{r['method']}", r["method"]
+        run = r.get("run", r["method"])
+        t, key, m = r.get("training"), f"{r['dataset']}/{run}", r["method"]
+        over = overrides_label(r.get("overrides") or {})
+        params = f"methods.{m} in params.yaml" + (f" with {over}" if over else "")
         if t:
             notes[key] = (
                 f"trained {t['steps']} steps, training loss {t['first_loss']:.4g} -> {t['last_loss']:.4g} "
-                f"(curve: logs/{r['dataset']}/{m}/train.csv; parameters: methods.{m} in params.yaml).")
+                f"(curve: logs/{r['dataset']}/{run}/train.csv; parameters: {params}).")
         elif m != BASELINE:
             what = (descriptions or {}).get(m, "").rstrip(".")
             notes[key] = (f"no gradient training{': ' + what if what else ''}; fitted on the training shards "
-                          f"with methods.{m} in params.yaml.")
+                          f"with {params}.")
     return notes
 
 
-def metric_matrix(rows: list[dict], min_coverage: float = 1.0) -> tuple[list[str], np.ndarray]:
-    """Encoders x metrics matrix over the metrics present in every row (NaN-free; uncertainty keys left out)."""
+# --- figures ------------------------------------------------------------------------------
+def metric_matrix(rows: list[dict], min_coverage: float = 1.0, keys: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Runs x metrics matrix over the metrics present (and finite) in every row (uncertainty keys left out)."""
     from .evaluate.uncertainty import is_uncertainty_key
 
-    keys = sorted({k for r in rows for k in r["metrics"] if not is_uncertainty_key(k)})
+    keys = sorted({k for r in rows for k in r["metrics"] if not is_uncertainty_key(k)}) if keys is None else keys
     keys = [k for k in keys if sum(k in r["metrics"] and np.isfinite(r["metrics"][k]) for r in rows) >= min_coverage * len(rows)]
-    m = np.array([[r["metrics"][k] for k in keys] for r in rows], dtype=float)
+    m = np.array([[r["metrics"][k] for k in keys] for r in rows], dtype=float).reshape(len(rows), len(keys))
     return keys, m
 
 
 def rank_correlation(rows: list[dict]) -> tuple[list[str], np.ndarray]:
-    """Spearman rank correlation between metrics across encoders (Locatello et al. 2019, Fig. 2)."""
+    """Spearman rank correlation between metrics across every run (Locatello et al. 2019, Fig. 2)."""
     import pandas as pd
 
     keys, m = metric_matrix(rows)
@@ -136,32 +304,72 @@ def rank_correlation(rows: list[dict]) -> tuple[list[str], np.ndarray]:
     return list(df.columns), df.corr(method="spearman").to_numpy()
 
 
-def rank_correlation_figure(keys: list[str], corr: np.ndarray, title: str):
-    n = len(keys)
-    fig, ax = plt.subplots(figsize=(0.32 * n + 3, 0.32 * n + 2.5))
-    im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(n), keys, rotation=90, fontsize=6)
-    ax.set_yticks(range(n), keys, fontsize=6)
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(im, ax=ax, shrink=0.7)
-    fig.tight_layout()
-    return fig
+def downstream_keys(rows: list[dict], target: str | None) -> list[str]:
+    """Downstream accuracy and label efficiency of the headline target: linear, MLP, low-shot probes and efficiency."""
+    keys = sorted({k for r in rows for k in r["metrics"]})
+    return [k for k in keys if k.endswith(f"/{target}") and k.split("/")[0] in ("linear", "mlp", "lowshot", "efficiency")]
 
 
-def label_efficiency_figure(rows: list[dict], dataset: str):
-    """Probe accuracy against the number of labels (``lowshot/lr@N/<target>``), one line per method."""
-    t = headline_target(rows, dataset)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for r in rows:
-        if r["dataset"] != dataset:
+def cross_correlation(rows: list[dict], row_keys: list[str], col_keys: list[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """Spearman correlation of each of ``row_keys`` with each of ``col_keys`` across every run (Locatello et al. 2019, Fig. 5)."""
+    from scipy.stats import spearmanr
+
+    rk, rm = metric_matrix(rows, keys=row_keys)
+    ck, cm = metric_matrix(rows, keys=col_keys)
+    keep_r = [i for i in range(len(rk)) if np.ptp(rm[:, i]) > 0]
+    keep_c = [j for j in range(len(ck)) if np.ptp(cm[:, j]) > 0]
+    rk, ck = [rk[i] for i in keep_r], [ck[j] for j in keep_c]
+    corr = np.full((len(rk), len(ck)), np.nan)
+    if len(rows) >= 3:
+        for a, i in enumerate(keep_r):
+            for b, j in enumerate(keep_c):
+                corr[a, b] = spearmanr(rm[:, i], cm[:, j]).statistic
+    return rk, ck, corr
+
+
+def study_figures(rows: list[dict], datasets: list[str]) -> tuple[dict[str, tuple[str, object]], dict[str, dict]]:
+    """Every figure of the study: ``{file name: (caption, figure)}`` and the data of the correlation matrices.
+
+    Per dataset: the distribution of every summary.md metric over seeds and hyperparameters per
+    method (violins), the Spearman matrix between all metrics across every run, the one between
+    the disentanglement scores and downstream accuracy / efficiency, and label efficiency.
+    """
+    from .plots.study import correlation_figure, distribution_figure, label_efficiency_figure
+
+    figures: dict[str, tuple[str, object]] = {}
+    data: dict[str, dict] = {}
+    groups = group_rows(rows)
+    for ds in datasets:
+        ds_rows = [r for r in rows if r["dataset"] == ds]
+        if not ds_rows:
             continue
-        pts = sorted((int(k.split("@")[1].split("/")[0]), v) for k, v in r["metrics"].items() if k.startswith("lowshot/lr@") and k.endswith(f"/{t}"))
-        if pts:
-            ax.plot(*zip(*pts), marker="o", ms=3, lw=1, label=r["method"])
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled samples")
-    ax.set_ylabel(f"accuracy ({t})")
-    ax.set_title(f"{dataset}: label efficiency", fontsize=9)
-    ax.legend(fontsize=5, ncol=2)
-    fig.tight_layout()
-    return fig
+        t = headline_target(rows, ds)
+        cols = [c for c in (c.format(t=t) for c in table_metrics()) if any(c in r["metrics"] for r in ds_rows)]
+        panels = {c: {} for c in cols}
+        for r in sorted(ds_rows, key=lambda r: (r["method"] != BASELINE, r.get("family", ""), r["method"])):
+            for c in cols:
+                if c in r["metrics"] and np.isfinite(r["metrics"][c]):
+                    panels[c].setdefault(r["method"], []).append(r["metrics"][c])
+        caption = f"{ds}: every metric over seeds and hyperparameters, per method ({len(ds_rows)} runs)"
+        figures[f"distribution_{ds}.png"] = (caption, distribution_figure(panels, caption))
+        keys, corr = rank_correlation(ds_rows)
+        if len(keys) > 1:
+            caption = f"{ds}: Spearman rank correlation between metrics across its {len(ds_rows)} runs"
+            figures[f"rank_correlation_{ds}.png"] = (caption, correlation_figure(keys, keys, corr, caption))
+            data[f"rank_correlation_{ds}.json"] = {"metrics": keys, "runs": [r.get("key", r["method"]) for r in ds_rows], "spearman": np.asarray(corr).tolist()}
+        dis = [k for k in DISENTANGLEMENT if any(k in r["metrics"] for r in ds_rows)]
+        rk, ck, cc = cross_correlation(ds_rows, dis, downstream_keys(ds_rows, t))
+        if rk and ck and len(ds_rows) >= 3:
+            caption = f"{ds}: Spearman rank correlation of disentanglement scores with downstream accuracy and efficiency ({len(ds_rows)} runs)"
+            figures[f"disentanglement_vs_downstream_{ds}.png"] = (caption, correlation_figure(rk, ck, cc, caption))
+            data[f"disentanglement_vs_downstream_{ds}.json"] = {"rows": rk, "columns": ck, "spearman": np.where(np.isfinite(cc), cc, None).tolist()}
+        curves = {}
+        for g in groups:
+            if g["dataset"] == ds:
+                pts = [(int(k.split("@")[1].split("/")[0]), s["mean"]) for k, s in g["metrics"].items()
+                       if k.startswith("lowshot/lr@") and k.endswith(f"/{t}") and s["mean"] is not None]
+                if pts:
+                    curves[label(g)] = pts
+        caption = f"{ds}: label efficiency (mean over seeds)"
+        figures[f"label_efficiency_{ds}.png"] = (caption, label_efficiency_figure(curves, t, caption))
+    return figures, data

@@ -1,8 +1,11 @@
-"""``sslpipe smoke``: the whole study graph at smoke size, in a scratch copy of the project.
+"""``sslpipe smoke`` and ``sslpipe study``: a study graph run in a copy of the project.
 
-The copy (tracked and untracked-but-not-ignored files, as git sees them) gets the
-``smoke`` preset, its own git repo and MLflow store, then the real ``dvc repro`` (or
-``snakemake``) runs in it; the user's outputs and store are untouched.
+The copy (tracked and untracked-but-not-ignored files, as git sees them) gets presets (a
+ready-made study and/or a size), its own git repo and MLflow store, then the real ``dvc repro``
+(or ``snakemake``) runs in it; the user's params, outputs and store are untouched.
+``sslpipe smoke`` uses a scratch directory and the ``smoke`` size; ``sslpipe study <name>``
+keeps its copy under ``studies/<name>/`` (a project of its own: ``dvc exp run`` and the
+MLflow UI work there), so running it again resumes from what is built.
 """
 from __future__ import annotations
 
@@ -49,45 +52,85 @@ FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", 
 
 
 def restrict_runs(params_path: Path, methods) -> None:
-    """Keep only the study runs of ``methods`` (comments kept)."""
-    from ruamel.yaml import YAML
+    """Keep only the study's sweep entries (and methods of entries) of ``methods``, and regenerate study.runs (comments kept)."""
+    from .presets import run_table, yaml_rt
 
-    yaml = YAML()
+    yaml = yaml_rt()
     data = yaml.load(params_path.read_text())
-    runs = data["study"]["runs"]
-    for key in [k for k, v in runs.items() if v["method"] not in methods]:
-        del runs[key]
+    sweeps = data["study"]["sweeps"]
+    for i in reversed(range(len(sweeps))):
+        entry = sweeps[i]
+        if isinstance(entry["method"], list):
+            for j in reversed(range(len(entry["method"]))):
+                if entry["method"][j] not in methods:
+                    del entry["method"][j]
+            if entry["method"]:
+                continue
+        elif entry["method"] in methods:
+            continue
+        del sweeps[i]
+    data["study"]["runs"] = run_table(data)
     with open(params_path, "w") as f:
         yaml.dump(data, f)
 
 
-def prepare(src: Path, dest: Path, preset: str = "smoke", methods=None) -> dict:
-    """A scratch copy of ``src`` with the preset applied (and only ``methods``' runs), committed to git."""
+def prepare(src: Path, dest: Path, presets=("smoke",), methods=None) -> dict:
+    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs), committed to git."""
     scratch_copy(src, dest)
-    apply_preset(preset, dest / "params.yaml")
+    for preset in presets:
+        apply_preset(preset, dest / "params.yaml")
     if methods is not None:
         restrict_runs(dest / "params.yaml", methods)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)
-    _run(["git", "commit", "-q", "-m", "smoke"], dest, env)
+    _run(["git", "commit", "-q", "--allow-empty", "-m", " + ".join(presets) or "study"], dest, env)
     _run(["sslpipe", "init-tracking"], dest, env)
     return env
 
 
-def snakemake_command(profile: str | None = None, extra=()) -> list[str]:
+def snakemake_command(profile: str | None = None, extra=(), cores: int = 2) -> list[str]:
     """Snakemake on the local cores, or through a profile (e.g. workflow/profiles/slurm: every job an sbatch job)."""
     cmd = ["snakemake", "-s", "workflow/Snakefile", "-q"]
-    return cmd + (["--profile", profile] if profile else ["--cores", "2"]) + list(extra)
+    return cmd + (["--profile", profile] if profile else ["--cores", str(cores)]) + list(extra)
+
+
+def run_graph(dest: Path, env: dict, runner: str = "dvc", cores: int = 2, profile: str | None = None) -> None:
+    if runner == "dvc":
+        _run(["dvc", "repro", "-q"], dest, env)
+    else:
+        _run(snakemake_command(profile, cores=cores), dest, env)
 
 
 def run_smoke(src: Path, dest: Path, runner: str = "dvc", methods=FAMILY_SAMPLE, profile: str | None = None) -> Path:
     env = prepare(src, dest, methods=methods)
-    if runner == "dvc":
-        _run(["dvc", "repro", "-q"], dest, env)
-    else:
-        _run(snakemake_command(profile), dest, env)
+    run_graph(dest, env, runner, profile=profile)
     return dest / "reports" / "summary.md"
+
+
+STUDIES = ("disentanglement", "architectures")
+SIZES = ("cpu", "smoke", "paper")
+
+
+def study(name: str, size: str = "cpu", runner: str = "dvc", directory: str | None = None, cores: int = 2) -> None:
+    """Run a ready-made study (a preset) at a size (cpu: as the preset states it; smoke; paper) in its own copy."""
+    import time
+
+    from .core.errors import SslpipeError
+
+    if name not in STUDIES:
+        raise SslpipeError(f"unknown study {name!r}. Fix: use one of: {', '.join(STUDIES)}.")
+    if size not in SIZES:
+        raise SslpipeError(f"unknown size {size!r}. Fix: use one of: {', '.join(SIZES)}.")
+    src = Path.cwd()
+    dest = Path(directory) if directory else src / "studies" / (name if size == "cpu" else f"{name}-{size}")
+    dest.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    env = prepare(src, dest, (name,) + (() if size == "cpu" else (size,)))
+    run_graph(dest, env, runner, cores)
+    print((dest / "reports" / "summary.md").read_text())
+    print(f"study {name} ({size}) in {dest} in {time.perf_counter() - t0:.0f} s; summary: {dest / 'reports/summary.md'}, "
+          f"MLflow store {dest / 'mlflow.db'}")
 
 
 def main(runner: str = "dvc", keep: str | None = None, every_method: bool = False, profile: str | None = None) -> None:

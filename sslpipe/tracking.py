@@ -1,9 +1,10 @@
 """The only module that talks to MLflow.
 
-Every stage execution is one MLflow run named ``<stage>/<dataset>/<method>`` in the
+Every stage execution is one MLflow run named ``<stage>/<dataset>/<run>`` in the
 study's experiment, with the parameters the stage read, its metrics and artifacts, the
 shard manifest as the run's dataset input, and tags ``dataset``, ``method``, ``stage``,
-``git_commit``, ``params_hash`` (and ``dvc_exp`` inside ``dvc exp run``).
+``git_commit``, ``params_hash`` (stages over a study run also ``run``, ``seed``, ``variant``;
+``dvc_exp`` inside ``dvc exp run``).
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db`` with an
 absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
@@ -238,9 +239,11 @@ class StageRun:
     journal, and ``sslpipe sync-tracking`` sends the rest later.
     """
 
-    def __init__(self, experiment: str, stage: str, dataset: str = "-", method: str = "-", params: dict[str, Any] | None = None):
-        self.experiment, self.stage, self.dataset, self.method = experiment, stage, dataset, method
+    def __init__(self, experiment: str, stage: str, dataset: str = "-", run: str = "-", params: dict[str, Any] | None = None,
+                 tags: dict[str, str] | None = None):
+        self.experiment, self.stage, self.dataset, self.run_name = experiment, stage, dataset, run
         self.params = params or {}
+        self.tags = {"method": run, **(tags or {})}
         self._mlflow = None
         self._client = None
         self._journal: Journal | None = None
@@ -250,7 +253,7 @@ class StageRun:
 
     @property
     def name(self) -> str:
-        return f"{self.stage}/{self.dataset}/{self.method}"
+        return f"{self.stage}/{self.dataset}/{self.run_name}"
 
     def __enter__(self) -> "StageRun":
         import mlflow
@@ -260,9 +263,9 @@ class StageRun:
         self.uri = tracking_uri()
         self._client = mlflow.MlflowClient(self.uri)
         tags = {
+            **self.tags,
             "stage": self.stage,
             "dataset": self.dataset,
-            "method": self.method,
             "git_commit": _git_commit(),
             "params_hash": params_hash(self.params),
             "sslpipe.project": str(repo_root()),

@@ -41,18 +41,39 @@ def test_bad_values_name_the_key_and_the_fix(path, value, key, words):
     assert e.value.key == key and words in str(e.value) and "Fix:" in str(e.value)
 
 
+def _with_sweep(entry: dict) -> dict:
+    from sslpipe.config import expand_sweeps
+
+    raw = copy.deepcopy(RAW)
+    raw["study"]["sweeps"].append(entry)
+    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
+    return raw
+
+
 def test_unknown_method_in_a_run_is_refused():
-    raw = copy.deepcopy(RAW)
-    raw["study"]["runs"]["dsprites-simclar"] = {"dataset": "dsprites", "method": "simclar"}
     with pytest.raises(ConfigError, match=r"unknown method 'simclar'. Did you mean 'simclr'"):
-        from_raw(raw)
+        from_raw(_with_sweep({"dataset": "dsprites", "method": "simclar", "seeds": [5]}))
 
 
-def test_run_key_must_match_its_pair():
+def test_a_stale_run_table_is_refused_with_the_command_that_regenerates_it():
     raw = copy.deepcopy(RAW)
-    raw["study"]["runs"]["dsprites-x"] = {"dataset": "dsprites", "method": "simclr"}
-    with pytest.raises(ConfigError, match="rename the key to dsprites-simclr"):
+    raw["study"]["sweeps"][0]["seeds"] = [0, 1, 2, 3]
+    with pytest.raises(ConfigError, match=r"study.runs: is not the expansion of study.sweeps \(missing: dsprites-random_init-s3.*Fix: run `sslpipe runs --write`"):
         from_raw(raw)
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"]["dsprites-simclr"]["seed"] = 3  # a hand edit of the generated table
+    with pytest.raises(ConfigError, match=r"different: dsprites-simclr"):
+        from_raw(raw)
+
+
+def test_bad_overrides_name_the_sweep_entry():
+    with pytest.raises(ConfigError) as e:
+        from_raw(_with_sweep({"dataset": "dsprites", "method": "beta_vae", "betaa": [1, 2]}))
+    assert e.value.key.startswith("study.sweeps[") and e.value.key.endswith("].betaa") and "Did you mean 'beta'" in str(e.value)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        from_raw(_with_sweep({"dataset": "dsprites", "method": "beta_vae", "beta": [4, -1]}))
+    with pytest.raises(ConfigError, match="backbone.kind.*unknown backbone"):
+        from_raw(_with_sweep({"dataset": "dsprites", "method": "simclr", "backbone": {"kind": "vgg"}}))
 
 
 def test_cli_reports_bad_params_with_exit_2_and_no_traceback(tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_dvc_repro_builds_every_run(dvc_study):
     dest, env = dvc_study
     cfg = load(dest / "params.yaml")
     rows = json.loads((dest / "reports/summary.json").read_text())["rows"]
-    assert {(r["dataset"], r["method"]) for r in rows} == {(r.dataset, r.method) for r in cfg.runs()}
+    assert {(r["dataset"], r["run"]) for r in rows} == {(r.dataset, r.name) for r in cfg.runs()}
     for r in rows:
         assert r["metrics"], r
         assert all(isinstance(v, float) for v in r["metrics"].values())
@@ -85,7 +85,7 @@ def test_dvc_repro_builds_every_run(dvc_study):
         if t:
             assert f"linear/{t}" in r["metrics"] and "mig" in r["metrics"] and "dci/disentanglement" in r["metrics"]
     md = (dest / "reports/summary.md").read_text()
-    assert "random_init" in md and "beats it?" in md
+    assert "random_init" in md and "beats random_init?" in md
     assert (dest / "reports/figures/rank_correlation_dsprites.png").exists()
     assert all((dest / "plots" / r["dataset"] / r["method"] / "embedding.png").exists() for r in rows)
 
@@ -99,7 +99,7 @@ def test_every_stage_is_an_mlflow_run_with_params_and_metrics(dvc_study):
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
     names = set(runs["tags.mlflow.runName"])
     expected = {f"shard/{d}/-" for d in cfg.study.datasets} | {"report/-/-"}
-    expected |= {f"{st}/{r.dataset}/{r.method}" for r in cfg.runs() for st in ("pretrain", "embed", "evaluate")}
+    expected |= {f"{st}/{r.dataset}/{r.name}" for r in cfg.runs() for st in ("pretrain", "embed", "evaluate")}
     assert expected <= names
     for _, r in runs.iterrows():
         assert r["status"] == "FINISHED"

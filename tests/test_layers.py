@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[1] / "sslpipe"
 #: top-level modules and sub-packages by layer; a module may import its own sub-package and lower layers
 LAYERS = [
     {"core", "presets_data"},
-    {"data", "models", "augment", "losses", "plots", "tracking"},
+    {"data", "models", "augment", "losses", "plots", "tracking", "stats"},
     {"methods", "evaluate"},
     {"train", "checkpoint", "report"},
     {"config"},

@@ -1,36 +1,103 @@
 import numpy as np
 
-from sslpipe.report import comparisons, rank_correlation, summary_markdown
+from sslpipe.report import (architecture_table, cell, collapse, comparisons, group_rows, rank_correlation, study_figures,
+                            summary_markdown, training_notes)
+
+CONV = {"kind": "conv", "width": 32, "depth": 3, "code_dim": 10}
+
+
+def run(dataset, method, seed, metrics, variant="", overrides=None, family="", backbone=None, training=None):
+    name = "-".join([method] + ([variant] if variant else []) + ([f"s{seed}"] if seed else []))
+    return {"key": f"{dataset}-{name}", "dataset": dataset, "method": method, "run": name, "seed": seed, "variant": variant,
+            "overrides": overrides or {}, "backbone": backbone or CONV, "family": family, "metrics": metrics, "training": training}
 
 
 def rows():
-    return [
-        {"dataset": "dsprites", "method": "random_init", "family": "baseline", "metrics": {"linear/shape": 0.5, "mig": 0.05, "a": 1.0}},
-        {"dataset": "dsprites", "method": "beta_vae", "family": "generative", "metrics": {"linear/shape": 0.8, "mig": 0.2, "a": 2.0}},
-        {"dataset": "dsprites", "method": "rotation", "family": "pretext", "metrics": {"linear/shape": 0.4, "mig": 0.01, "a": 3.0}},
-        {"dataset": "digits", "method": "random_init", "family": "baseline", "metrics": {"linear/digit": 0.9, "a": 0.0}},
-        {"dataset": "digits", "method": "simclr", "family": "contrastive", "metrics": {"linear/digit": 0.95, "a": 5.0}},
-    ]
+    """random_init and simclr separated over 3 seeds, rotation indistinguishable from random_init, beta_vae with one seed."""
+    out = []
+    for s, (ri, sc, rot) in enumerate([(0.37, 0.44, 0.37), (0.35, 0.45, 0.36), (0.39, 0.46, 0.38)]):
+        out.append(run("dsprites", "random_init", s, {"linear/shape": ri, "mig": 0.01 * (s + 1), "a": 1.0 + s}, family="baseline"))
+        out.append(run("dsprites", "simclr", s, {"linear/shape": sc, "mig": 0.02, "a": 2.0 + s}, family="contrastive"))
+        out.append(run("dsprites", "rotation", s, {"linear/shape": rot, "mig": 0.01, "a": 3.0 + s}, family="pretext",
+                       training={"steps": 200, "first_loss": 1.386, "last_loss": 0.42}))
+    out.append(run("dsprites", "beta_vae", 0, {"linear/shape": 0.45, "mig": 0.05, "a": 2.0}, family="generative",
+                   training={"steps": 450, "first_loss": 500.0, "last_loss": 80.0, "active_units": 9.0, "kl": 4.2}))
+    out.append(run("digits", "random_init", 0, {"linear/digit": 0.7}, family="baseline"))
+    out.append(run("digits", "simclr", 0, {"linear/digit": 0.9}, family="contrastive"))
+    return out
 
 
-def test_each_method_is_compared_with_random_init_on_its_dataset():
-    c = {(x["dataset"], x["method"]): x for x in comparisons(rows())}
-    assert set(c) == {("dsprites", "beta_vae"), ("dsprites", "rotation"), ("digits", "simclr")}
-    assert c["dsprites", "beta_vae"]["beats_baseline"] and c["dsprites", "beta_vae"]["mig_baseline"] == 0.05
-    assert not c["dsprites", "rotation"]["beats_baseline"]
-    assert c["digits", "simclr"]["metric"] == "linear/digit"
+def test_runs_of_a_method_form_one_group_over_seeds():
+    g = {(x["dataset"], x["method"]): x for x in group_rows(rows())}
+    assert g["dsprites", "simclr"]["n"] == 3 and g["dsprites", "simclr"]["seeds"] == [0, 1, 2]
+    s = g["dsprites", "simclr"]["metrics"]["linear/shape"]
+    assert s["mean"] == np.float64(0.45) and round(s["sd"], 6) == 0.01 and s["ci95"][0] < 0.45 < s["ci95"][1]
+    assert g["dsprites", "beta_vae"]["metrics"]["linear/shape"]["sd"] is None
 
 
-def test_summary_reports_losers_instead_of_hiding_them():
-    md = summary_markdown(rows(), notes={"rotation": "tried lr 1e-3 and 3e-4"})
-    assert "| dsprites | rotation | linear/shape | 0.400 | 0.500 | **no** |" in md
-    assert "do not beat random_init" in md and "dsprites/rotation" in md and "tried lr" in md
+def test_each_group_is_compared_with_random_init_across_seeds():
+    c = {(x["dataset"], x["method"]): x for x in comparisons(group_rows(rows()))}
+    assert set(c) == {("dsprites", "simclr"), ("dsprites", "rotation"), ("dsprites", "beta_vae"), ("digits", "simclr")}
+    assert c["dsprites", "simclr"]["verdict"] == "yes" and c["dsprites", "simclr"]["test"] == "Welch t"
+    assert c["dsprites", "rotation"]["verdict"] == "not significant" and not c["dsprites", "rotation"]["beats_baseline"]
+    assert c["dsprites", "beta_vae"]["test"] == "Student t (1 seed)"  # judged against random_init's seed spread
+    assert c["digits", "simclr"]["verdict"] == "cannot claim" and c["digits", "simclr"]["metric"] == "linear/digit"
 
 
-def test_rank_correlation_is_spearman_over_encoders():
-    keys, corr = rank_correlation(rows())
-    assert keys == ["a"]  # the only metric every encoder has
-    r = rows() * 1
+def test_a_method_with_another_backbone_is_judged_against_random_init_with_that_backbone():
+    wide = {"backbone": {"width": 64}}
+    r = rows() + [run("dsprites", "random_init", s, {"linear/shape": 0.5 + 0.01 * s}, "width64", wide, backbone=CONV | {"width": 64}) for s in range(3)]
+    r += [run("dsprites", "rotation", s, {"linear/shape": 0.5 + 0.01 * s}, "width64", wide, backbone=CONV | {"width": 64}) for s in range(3)]
+    c = {(x["method"], x["variant"]): x for x in comparisons(group_rows(r))}
+    assert c["rotation", "width64"]["baseline"] == "random_init [width64]" and c["rotation", "width64"]["verdict"] == "not significant"
+    assert c["rotation", ""]["baseline"] == "random_init"
+
+
+def test_summary_states_each_verdict_with_its_evidence_and_what_was_tried():
+    r = rows()
+    md = summary_markdown(r, training_notes(r))
+    simclr = next(line for line in md.splitlines() if line.startswith("| dsprites | simclr | – | linear/shape |"))
+    assert "0.450 ± 0.010 (3)" in simclr and "0.370 ± 0.020 (3)" in simclr and "+0.080 [" in simclr and "Welch t" in simclr and "**yes**" in simclr
+    assert "| digits | simclr | – | linear/digit | 0.900 (1) | 0.700 (1) | +0.200 | – | – | cannot claim (1 seed each) |" in md
+    assert "- dsprites/rotation (not significant; seeds 0, 1, 2): trained 200 steps, training loss 1.386 -> 0.42" in md
+    assert "dsprites/simclr (" not in md  # winners need no excuse
+    assert "| simclr | – | contrastive | 0, 1, 2 | 0.450 ± 0.010<br><sub>[" in md  # the per-dataset table: mean ± sd and the CI
+
+
+def test_cell_formats_one_seed_and_a_spread():
+    assert cell({"n": 1, "mean": 0.5, "sd": None, "ci95": None}) == "0.500"
+    assert cell({"n": 3, "mean": 0.5, "sd": 0.01, "ci95": [0.475, 0.525]}) == "0.500 ± 0.010<br><sub>[0.475, 0.525]</sub>"
+    assert cell(None) == "–"
+
+
+def test_collapsed_runs_are_surfaced():
+    r = rows()
+    r.append(run("dsprites", "beta_vae", 1, {"linear/shape": 0.33}, training={"steps": 450, "first_loss": 500, "last_loss": 300, "active_units": 0.0, "kl": 0.004}))
+    c = collapse(r)
+    assert [(x["seed"], x["collapsed"]) for x in c] == [(0, False), (1, True)]
+    md = summary_markdown(r)
+    assert "s1: 0.0 **collapsed**" in md and "Collapsed runs: dsprites-beta_vae-s1." in md
+    assert "No run collapsed" in summary_markdown(rows())
+
+
+def test_method_by_architecture_table_marks_the_best_backbone():
+    r = []
+    for kind in ("conv", "resnet"):
+        for w in (16, 32):
+            bb, over = CONV | {"kind": kind, "width": w}, {"backbone": {"kind": kind, "width": w}}
+            r.append(run("dsprites", "rotation", 0, {"linear/shape": 0.3 + w / 100 + (kind == "resnet") * 0.1}, f"kind_{kind}-width{w}", over, backbone=bb))
+    archs, table = architecture_table(group_rows(r), "dsprites")
+    assert archs == ["conv w16", "conv w32", "resnet w16", "resnet w32"]
+    assert table["rotation"]["resnet w32"]["mean"] == 0.72
+    md = summary_markdown(r)
+    assert "| rotation | 0.460 (1) | 0.620 (1) | 0.560 (1) | **0.720 (1)** |" in md
+    assert architecture_table(group_rows(rows()), "dsprites") is None  # one backbone: no table
+
+
+def test_rank_correlation_is_spearman_over_runs():
+    keys, corr = rank_correlation([r for r in rows() if r["dataset"] == "dsprites"])
+    assert keys == ["a", "linear/shape", "mig"] and corr.shape == (3, 3)  # the metrics every run of the dataset has
+    r = rows()[:5]
     for x, v in zip(r, [1, 2, 3, 4, 5]):
         x["metrics"] = {"m1": float(v), "m2": float(v) ** 3, "m3": -float(v)}
     keys, corr = rank_correlation(r)
@@ -38,23 +105,17 @@ def test_rank_correlation_is_spearman_over_encoders():
     assert np.allclose(corr, [[1, 1, -1], [1, 1, -1], [-1, -1, 1]])
 
 
-def test_losers_are_reported_with_what_was_tried():
-    from sslpipe.report import training_notes
-
-    r = rows()
-    r[2]["training"] = {"steps": 200, "first_loss": 1.386, "last_loss": 0.42}
-    md = summary_markdown(r, training_notes(r))
-    assert "- dsprites/rotation: trained 200 steps, training loss 1.386 -> 0.42" in md
-    assert "dsprites/beta_vae:" not in md  # winners need no excuse
-
-
-def test_losers_without_training_curve_say_how_they_were_fitted():
-    from sslpipe.report import training_notes
-
-    r = rows()
-    r[2]["method"], r[2]["training"] = "kmeans", None
-    md = summary_markdown(r, training_notes(r, {"kmeans": "k-means as an encoder-decoder."}))
-    assert "- dsprites/kmeans: no gradient training: k-means as an encoder-decoder; fitted on the training shards" in md
+def test_study_figures_include_distributions_and_both_correlation_matrices():
+    r = [run("dsprites", m, s, {"linear/shape": v + 0.01 * s, "lowshot/lr@10/shape": v / 2, "efficiency/shape": v / 3 + s / 10,
+                                "mig": v / 10 + 0.003 * s, "sap": v / 20 - 0.002 * s})
+         for s in range(3) for m, v in (("random_init", 0.37), ("simclr", 0.45), ("beta_vae", 0.40))]
+    figures, data = study_figures(r, ["dsprites"])
+    assert set(figures) == {"distribution_dsprites.png", "rank_correlation_dsprites.png",
+                            "disentanglement_vs_downstream_dsprites.png", "label_efficiency_dsprites.png"}
+    d = data["disentanglement_vs_downstream_dsprites.json"]
+    assert d["rows"] == ["mig", "sap"] and d["columns"] == ["efficiency/shape", "linear/shape", "lowshot/lr@10/shape"]
+    md = summary_markdown(r, figures={k: c for k, (c, _) in figures.items()})
+    assert "![" in md and "(figures/distribution_dsprites.png)" in md
 
 
 def test_every_method_has_a_one_line_description_for_the_summary():

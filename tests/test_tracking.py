@@ -32,6 +32,18 @@ def test_stage_run_records_name_tags_params_metrics(mlflow_store, monkeypatch):
     assert len(r["tags.params_hash"]) == 12 and r["status"] == "FINISHED"
 
 
+def test_a_study_run_is_tagged_with_its_seed_variant_and_key(mlflow_store):
+    import mlflow
+
+    tags = {"method": "beta_vae", "run": "toy-beta_vae-beta4-s1", "seed": "1", "variant": "beta4"}
+    with StageRun("t2", "pretrain", "toy", "beta_vae-beta4-s1", {"seed": 1, "override": {"beta": 4.0}}, tags):
+        pass
+    r = mlflow.search_runs(experiment_names=["t2"]).iloc[0]
+    assert r["tags.mlflow.runName"] == "pretrain/toy/beta_vae-beta4-s1"
+    assert (r["tags.method"], r["tags.seed"], r["tags.variant"], r["tags.run"]) == ("beta_vae", "1", "beta4", "toy-beta_vae-beta4-s1")
+    assert r["params.seed"] == "1" and r["params.override.beta"] == "4.0"
+
+
 # --- killed runs, unreachable stores, moved projects ----------------------------------------
 import os
 import shutil

@@ -1,7 +1,9 @@
 """One declaration per stage, and the context every stage opens the same way.
 
 A :class:`Stage` says what the stage reads (params.yaml keys, data files, code) and writes,
-with ``{dataset}`` / ``{method}`` placeholders.  dvc.yaml is generated from these
+with placeholders ``{dataset}``, and for stages over runs ``{run}`` (the run's name within its
+dataset, in paths), ``{key}`` (``<dataset>-<run>``, its entry ``study.runs.{key}``) and
+``{method}``.  dvc.yaml is generated from these
 declarations (``sslpipe graph``; the Snakefile derives its rules from dvc.yaml), the tracked
 run logs exactly the declared keys, and tests/stages/test_declarations.py runs every stage
 with a recording config to prove that the keys and files it reads are the declared ones.
@@ -54,7 +56,8 @@ class Stage:
 
     @property
     def args(self) -> tuple[str, ...]:
-        return {"datasets": ("dataset",), "runs": ("dataset", "method"), None: ()}[self.over]
+        """The command's arguments: ``sslpipe pretrain <dataset> <run>`` (a plain run's name is its method)."""
+        return {"datasets": ("dataset",), "runs": ("dataset", "run"), None: ()}[self.over]
 
     @property
     def cmd(self) -> str:
@@ -78,6 +81,8 @@ def resolve(cfg, key: str) -> Any:
     node: Any = cfg
     for part in key.split("."):
         node = node[part] if isinstance(node, dict) else getattr(node, part)
+    if isinstance(node, dict):  # e.g. study.runs: run key -> Run
+        return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in node.items()}
     return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
 
 
@@ -85,32 +90,73 @@ class StageContext:
     """The opening every stage shares: run check, seeding and threads, device, verified shards,
     the trained model, and the tracked MLflow run with the stage's declared parameters.
 
-    ``with StageContext(cfg, stage, dataset=..., method=...) as ctx:`` then ``ctx.run`` is the
-    tracked run, ``ctx.device`` the device; ``ctx.shards(...)`` and ``ctx.model()`` load inputs.
+    ``with StageContext(cfg, stage, dataset=..., run=...) as ctx:`` then ``ctx.run`` is the
+    tracked run, ``ctx.device`` the device, ``ctx.spec`` the study's run (its seed and
+    overrides; ``ctx.method`` its method); ``ctx.shards(...)`` and ``ctx.model()`` load inputs.
     """
 
-    def __init__(self, cfg, stage: Stage, dataset: str | None = None, method: str | None = None):
-        self.cfg, self.stage, self.dataset, self.method = cfg, stage, dataset, method
-        self.item = {k: v for k, v in (("dataset", dataset), ("method", method)) if v is not None}
+    def __init__(self, cfg, stage: Stage, dataset: str | None = None, run: str | None = None):
+        self.cfg, self.stage, self.dataset, self.name = cfg, stage, dataset, run
+        self.spec = None  # the study's Run, for stages over runs
+        self.item = {k: v for k, v in (("dataset", dataset), ("run", run)) if v is not None}
         self.device = None
         self.run = None
         self._tracked = None
+
+    @property
+    def method(self) -> str | None:
+        with unrecorded():
+            return self.spec.method if self.spec is not None else None
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (``study.runs.<key>.seed``); the study's seed for stages not over runs."""
+        return self.spec.seed if self.spec is not None else self.cfg.study.seed
 
     # --- opening -----------------------------------------------------------------
     def check_item(self) -> None:
         cfg = self.cfg
         if self.stage.over == "runs":
-            cfg.run(self.dataset, self.method)
+            self.spec = cfg.run(self.dataset, self.name)
+            with unrecorded():
+                self.item = dict(self.spec.item)
         elif self.stage.over == "datasets":
             with unrecorded():
                 datasets = list(cfg.study.datasets)
             if self.dataset not in datasets:
                 raise ConfigError("study.datasets", f"{self.dataset!r} is not a dataset of the study.", f"add it to study.datasets (known: {', '.join(datasets)}).")
 
-    def params(self) -> dict[str, Any]:
-        """The declared keys with their validated values (defaults filled in), as logged to MLflow."""
+    def identity(self) -> dict[str, Any]:
+        """The run's identity (key, method, seed, variant, overrides): bookkeeping, not a stage input."""
+        if self.spec is None:
+            return {}
         with unrecorded():
-            return {k: resolve(self.cfg, k) for k in self.stage.param_keys(**self.item)}
+            s = self.spec
+            return {"key": s.key, "method": s.method, "run": s.name, "seed": s.seed, "variant": s.variant, "overrides": dict(s.overrides)}
+
+    def params(self) -> dict[str, Any]:
+        """The declared keys with their validated values (defaults filled in), as logged to MLflow.
+
+        For a run, ``methods.<m>`` and ``backbone`` are logged with the run's overrides applied,
+        and its entry as ``seed``, ``variant`` and ``override.<key>`` for every overridden key.
+        """
+        with unrecorded():
+            out: dict[str, Any] = {}
+            spec = self.spec
+            for k in self.stage.param_keys(**self.item):
+                if spec is not None and (k == f"study.runs.{spec.key}" or k.startswith(f"study.runs.{spec.key}.")):
+                    continue
+                if spec is not None and k == f"methods.{spec.method}":
+                    out[k] = dataclasses.asdict(self.cfg.method_params(spec))
+                elif spec is not None and k == "backbone":
+                    out[k] = dataclasses.asdict(self.cfg.backbone_for(spec))
+                else:
+                    out[k] = resolve(self.cfg, k)
+            if spec is not None:
+                out |= {"seed": spec.seed, "variant": spec.variant or "-"}
+                if spec.overrides:
+                    out["override"] = dict(spec.overrides)
+            return out
 
     def setup_runtime(self, seed: int, threads: int, device: str) -> None:
         seed_everything(seed, threads)
@@ -128,7 +174,9 @@ class StageContext:
         try:
             with unrecorded():
                 experiment = self.cfg.study.name
-            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.method or "-", self.params())
+            ident = self.identity()
+            tags = {"method": ident["method"], "run": ident["key"], "seed": str(ident["seed"]), "variant": ident["variant"] or "-"} if ident else {}
+            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.name or "-", self.params(), tags)
             self.run = self._tracked.__enter__()
         except BaseException:
             self._lock.__exit__(None, None, None)
@@ -153,4 +201,4 @@ class StageContext:
         """The trained method of this run, on the stage's device, in eval mode."""
         from ..checkpoint import load_method
 
-        return load_method(paths.model_file(self.dataset, self.method), self.device)
+        return load_method(paths.model_file(self.dataset, self.name), self.device)

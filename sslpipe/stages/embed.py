@@ -17,9 +17,9 @@ def run(ctx: StageContext) -> None:
     from ..data.loader import load_split, to_device
     from ..evaluate.embeddings import Embeddings
 
-    cfg, dataset, method_name = ctx.cfg, ctx.dataset, ctx.method
+    cfg, dataset, name = ctx.cfg, ctx.dataset, ctx.name
     ecfg = cfg.evaluate.embed
-    ctx.setup_runtime(cfg.study.seed, cfg.train.threads, cfg.train.device)
+    ctx.setup_runtime(ctx.seed, cfg.train.threads, cfg.train.device)
     device = ctx.device
     shard_dir, manifest = ctx.shards("train", "test")
     info = manifest["info"]
@@ -37,20 +37,20 @@ def run(ctx: StageContext) -> None:
         target_names=info["targets"], factor_names=info["factors"], factor_sizes=info["factor_sizes"],
         ordinal=info.get("ordinal", []), pair_z1=z1, pair_z2=z2,
     )
-    out = paths.embedding_file(dataset, method_name)
+    out = paths.embedding_file(dataset, name)
     emb.save(out)
     ctx.run.log_metrics({"n_train": len(tr_x), "n_test": len(te_x), "code_dim": emb.train_z.shape[1]})
     ctx.run.log_artifact(out, "embeddings")
-    print(f"{dataset}/{method_name}: embeddings written to {out}")
+    print(f"{dataset}/{name}: embeddings written to {out}")
 
 
 STAGE = Stage(
     name="embed",
     help="embed held-out images with a trained encoder",
     over="runs",
-    params=("study.seed", "train.threads", "train.device", "evaluate.embed"),
-    deps=("data/shards/{dataset}", "models/{dataset}/{method}"),
+    params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate.embed"),
+    deps=("data/shards/{dataset}", "models/{dataset}/{run}"),
     code=("sslpipe/augment", "sslpipe/checkpoint.py", "sslpipe/stages/embed.py"),
-    outs=(Out("embeddings/{dataset}/{method}.npz"),),
+    outs=(Out("embeddings/{dataset}/{run}.npz"),),
     run=run,
 )

@@ -21,15 +21,30 @@ def _save_fig(run, fig, path) -> None:
     plt.close(fig)
 
 
+#: what a method's training curve says about its code at the end (the VAE family logs both), averaged
+#: over the last LAST_LOGS logged steps: how many units are active (Burda et al. 2016) and the KL in nats
+DIAGNOSTICS = ("active_units", "kl")
+LAST_LOGS = 5
+
+
 def training_summary(curve) -> dict | None:
-    """Steps and first/last training loss from pretrain's curve (a declared dependency)."""
+    """Steps, first/last training loss and the final diagnostics from pretrain's curve (a declared dependency).
+
+    ``active_units`` near 0 with a KL near 0 is a collapsed posterior: the code carries no
+    information about the image, which the report flags.
+    """
     if not curve.exists():
         return None
     with open(curve, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r.get("loss")]
     if not rows:
         return None
-    return {"steps": int(float(rows[-1]["step"])), "first_loss": float(rows[0]["loss"]), "last_loss": float(rows[-1]["loss"])}
+    out = {"steps": int(float(rows[-1]["step"])), "first_loss": float(rows[0]["loss"]), "last_loss": float(rows[-1]["loss"])}
+    for k in DIAGNOSTICS:
+        values = [float(r[k]) for r in rows[-LAST_LOGS:] if r.get(k) not in (None, "")]
+        if values:
+            out[k] = sum(values) / len(values)
+    return out
 
 
 def source_from_manifest(manifest: dict):
@@ -54,11 +69,11 @@ def run(ctx: StageContext) -> None:
     from ..evaluate.embeddings import Embeddings
     from ..evaluate.suite import evaluate_encoder
 
-    cfg, dataset, method_name = ctx.cfg, ctx.dataset, ctx.method
-    seed = cfg.study.seed
+    cfg, dataset, name = ctx.cfg, ctx.dataset, ctx.name
+    seed = ctx.seed
     ctx.setup_runtime(seed, cfg.train.threads, cfg.train.device)
     device = ctx.device
-    emb = Embeddings.load(paths.embedding_file(dataset, method_name))
+    emb = Embeddings.load(paths.embedding_file(dataset, name))
     shard_dir, manifest = ctx.shards("test")
     source = source_from_manifest(manifest)
     method = ctx.model()
@@ -74,19 +89,19 @@ def run(ctx: StageContext) -> None:
     seconds = time.perf_counter() - t0
     run.log_metrics(metrics)
     run.log_metrics({"evaluate/seconds": seconds})
-    out = paths.metrics_file(dataset, method_name)
-    write_json(out, {"dataset": dataset, "method": method_name, "family": method.family, "metrics": metrics,
-                     "training": training_summary(paths.train_log(dataset, method_name))})
+    out = paths.metrics_file(dataset, name)
+    write_json(out, {"dataset": dataset, **ctx.identity(), "family": method.family, "metrics": metrics,
+                     "training": training_summary(paths.train_log(dataset, name))})
     run.log_artifact(out)
-    plots = paths.plots_dir(dataset, method_name)
+    plots = paths.plots_dir(dataset, name)
     from ..plots.scatter import embedding_scatter
 
     n = min(cfg.report.scatter_points, len(emb.test_z))
-    fig = embedding_scatter(emb.test_z[:n], emb.test_targets[:n], emb.target_names, f"{dataset}/{method_name}", cfg.report.projection, seed)
+    fig = embedding_scatter(emb.test_z[:n], emb.test_targets[:n], emb.target_names, f"{dataset}/{name}", cfg.report.projection, seed)
     _save_fig(run, fig, plots / "embedding.png")
     if method.has_decoder:
         _decoder_plots(run, method, shard_dir, manifest, plots, device)
-    print(f"{dataset}/{method_name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
+    print(f"{dataset}/{name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
 
 
 def _decoder_plots(run, method, shard_dir, manifest, plots, device) -> None:
@@ -103,9 +118,9 @@ STAGE = Stage(
     name="evaluate",
     help="every registered metric of one encoder, and its plots",
     over="runs",
-    params=("study.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
-    deps=("data/shards/{dataset}", "models/{dataset}/{method}", "embeddings/{dataset}/{method}.npz", "logs/{dataset}/{method}/train.csv"),
+    params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
+    deps=("data/shards/{dataset}", "models/{dataset}/{run}", "embeddings/{dataset}/{run}.npz", "logs/{dataset}/{run}/train.csv"),
     code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/stages/evaluate.py"),
-    outs=(Out("metrics/{dataset}/{method}.json"), Out("plots/{dataset}/{method}")),
+    outs=(Out("metrics/{dataset}/{run}.json"), Out("plots/{dataset}/{run}")),
     run=run,
 )

@@ -1,7 +1,8 @@
 """dvc.yaml from the stage declarations: ``sslpipe graph --write`` (``--check`` in CI and tests).
 
 Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or ``study.runs``
-(so a stage's name is ``pretrain@<dataset>-<method>``), with exactly its declared params,
+(so a stage's name is ``pretrain@<key>``, the run's key ``<dataset>-<run>``; its own
+entry ``study.runs.<key>`` is a parameter dependency, so a changed run reruns alone), with exactly its declared params,
 data and code dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
 resolution of this file, so both runners see the same graph.
 """
@@ -17,10 +18,15 @@ HEADER = """\
 # The study graph, generated from the stage declarations in sslpipe/stages/*.py by
 # `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
 # Every stage is one `sslpipe` command; datasets and runs come from params.yaml
-# (study.datasets, study.runs). workflow/Snakefile derives its rules from this file.
+# (study.datasets, and study.runs as generated from study.sweeps by `sslpipe runs --write`).
+# workflow/Snakefile derives its rules from this file.
 """
 
-_ITEM = {"datasets": {"dataset": "${item}"}, "runs": {"dataset": "${item.dataset}", "method": "${item.method}"}, None: {}}
+_ITEM = {
+    "datasets": {"dataset": "${item}"},
+    "runs": {"dataset": "${item.dataset}", "run": "${item.name}", "method": "${item.method}", "key": "${key}"},
+    None: {},
+}
 
 
 def dvc_stage(stage: Stage) -> dict:

@@ -1,4 +1,4 @@
-"""pretrain: stream a dataset's shards and train one method; save the model and the training curve."""
+"""pretrain: stream a dataset's shards and train one run (a method with its seed and overrides); save the model and the training curve."""
 
 # Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
@@ -28,14 +28,15 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
     from ..methods.base import MethodContext, build_method
     from ..train import fit_gradient
 
-    cfg, dataset, method_name = ctx.cfg, ctx.dataset, ctx.method
+    cfg, dataset, name, spec = ctx.cfg, ctx.dataset, ctx.name, ctx.spec
     shard_dir, manifest = ctx.shards("train")
-    tcfg = cfg.method_train(method_name)
-    ctx.setup_runtime(cfg.study.seed, tcfg.threads, tcfg.device)
+    tcfg = cfg.method_train(spec)
+    seed = ctx.seed
+    ctx.setup_runtime(seed, tcfg.threads, tcfg.device)
     device = ctx.device
     info = manifest["info"]
-    mctx = MethodContext(info["channels"], info["resolution"], cfg.backbone, cfg.study.seed)
-    method = build_method(method_name, cfg.methods[method_name], mctx)
+    mctx = MethodContext(info["channels"], info["resolution"], cfg.backbone_for(spec), seed)
+    method = build_method(ctx.method, cfg.method_params(spec), mctx)
     run = ctx.run
     run.log_shards(shard_dir, manifest, "train")
     rows: list[dict] = []
@@ -45,9 +46,9 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
         run.log_metrics(logs, step)
 
     t0 = time.perf_counter()
-    resume = paths.resume_file(dataset, method_name)
+    resume = paths.resume_file(dataset, name)
     if method.trainable and tcfg.steps > 0:
-        batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed)
+        batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, seed)
         key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]],
                            "code": source_hash(*ctx.stage.code)})
         result = fit_gradient(method, tcfg, batches, device, resume_path=resume, resume_key=key, on_log=on_log, stop_after=stop_after)
@@ -61,25 +62,25 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
         run.log_metrics(logs)
     seconds = time.perf_counter() - t0
     run.log_metrics({"train/seconds": seconds})
-    out = paths.model_file(dataset, method_name)
+    out = paths.model_file(dataset, name)
     save_method(out, method, dataset=dataset)
-    write_curve(paths.train_log(dataset, method_name), [r for r in rows if all(isinstance(v, (int, float)) and math.isfinite(v) for v in r.values())])
+    write_curve(paths.train_log(dataset, name), [r for r in rows if all(isinstance(v, (int, float)) and math.isfinite(v) for v in r.values())])
     run.log_artifact(out, "model")
-    run.log_artifact(paths.train_log(dataset, method_name))
+    run.log_artifact(paths.train_log(dataset, name))
     resume.unlink(missing_ok=True)
-    print(f"{dataset}/{method_name}: model written to {out} ({seconds:.1f} s)")
+    print(f"{dataset}/{name}: model written to {out} ({seconds:.1f} s)")
 
 
 STAGE = Stage(
     name="pretrain",
     help="pretrain one method on one dataset (resumes after a kill)",
     over="runs",
-    params=("study.seed", "backbone", "train", "methods.{method}"),
+    params=("study.runs.{key}", "backbone", "train", "methods.{method}"),
     deps=("data/shards/{dataset}",),
     code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/train.py", "sslpipe/checkpoint.py", "sslpipe/stages/pretrain.py"),
     outs=(
-        Out("models/{dataset}/{method}"),
-        Out("logs/{dataset}/{method}/train.csv", kind="plots", options={"x": "step", "y": "loss", "cache": False}),
+        Out("models/{dataset}/{run}"),
+        Out("logs/{dataset}/{run}/train.csv", kind="plots", options={"x": "step", "y": "loss", "cache": False}),
     ),
     run=run,
 )

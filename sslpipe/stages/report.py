@@ -1,4 +1,5 @@
-"""report: gather every encoder's metrics into summary.json / summary.md / metrics.json and study plots."""
+"""report: every run's metrics -> aggregates over seeds, significance against random_init, tables and figures
+(reports/summary.json, summary.md, metrics.json, figures/)."""
 
 # Heavy modules are imported inside run(): the CLI imports every stage's declaration to build its parser.
 from __future__ import annotations
@@ -17,38 +18,40 @@ def method_descriptions(rows: list[dict]) -> dict[str, str]:
 
 
 def run(ctx: StageContext) -> None:
+    import dataclasses
+
     import matplotlib.pyplot as plt
 
-    from ..report import label_efficiency_figure, rank_correlation, rank_correlation_figure, summary_markdown, training_notes
+    from ..report import collapse, comparisons, group_rows, study_figures, summary_markdown, training_notes
 
     cfg = ctx.cfg
     rows = []
     for r in cfg.runs():
-        f = paths.metrics_file(r.dataset, r.method)
+        f = paths.metrics_file(r.dataset, r.name)
         if not f.exists():
-            raise DataError(f"missing metrics {f}. Fix: run `dvc repro evaluate@{r.dataset}-{r.method}`.")
+            raise DataError(f"missing metrics {f}. Fix: run `dvc repro evaluate@{r.key}`.")
         m = read_json(f)
-        rows.append({"dataset": r.dataset, "method": r.method, "family": m.get("family", ""), "metrics": m["metrics"], "training": m.get("training")})
+        rows.append({"key": r.key, "dataset": r.dataset, "method": r.method, "run": r.name, "seed": r.seed, "variant": r.variant,
+                     "overrides": r.overrides, "backbone": dataclasses.asdict(cfg.backbone_for(r)), "family": m.get("family", ""),
+                     "metrics": m["metrics"], "training": m.get("training")})
     out = paths.REPORTS
-    write_json(out / "summary.json", {"rows": rows})
+    groups = group_rows(rows)
+    write_json(out / "summary.json", {"rows": rows, "groups": groups, "comparisons": comparisons(groups), "collapse": collapse(rows)})
     datasets = dict.fromkeys(r["dataset"] for r in rows)
-    write_json(out / "metrics.json", {ds: {r["method"]: r["metrics"] for r in rows if r["dataset"] == ds} for ds in datasets})
-    write_text(out / "summary.md", summary_markdown(rows, training_notes(rows, method_descriptions(rows))))
-    figures = {}
-    for ds in cfg.study.datasets:
-        ds_rows = [r for r in rows if r["dataset"] == ds]
-        keys, corr = rank_correlation(ds_rows)
-        if keys:
-            figures[f"rank_correlation_{ds}.png"] = rank_correlation_figure(keys, corr, f"{ds}: Spearman rank correlation of metrics across its {len(ds_rows)} encoders")
-            write_json(out / "figures" / f"rank_correlation_{ds}.json", {"metrics": keys, "encoders": [r["method"] for r in ds_rows], "spearman": corr})
-        figures[f"label_efficiency_{ds}.png"] = label_efficiency_figure(rows, ds)
-    for name, fig in figures.items():
+    write_json(out / "metrics.json", {ds: {r["run"]: r["metrics"] for r in rows if r["dataset"] == ds} for ds in datasets})
+    figures, data = study_figures(rows, list(cfg.study.datasets))
+    notes = training_notes(rows, method_descriptions(rows))
+    write_text(out / "summary.md", summary_markdown(rows, notes, {name: caption for name, (caption, _) in figures.items()}))
+    for name, value in data.items():
+        write_json(out / "figures" / name, value)
+    for name, (_, fig) in figures.items():
         with atomic_path(out / "figures" / name) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
         plt.close(fig)
     for f in sorted(out.iterdir()):
         ctx.run.log_artifact(f, "reports/figures" if f.is_dir() else "reports")
-    ctx.run.log_metrics({f"{r['dataset']}/{r['method']}/{k}": v for r in rows for k, v in r["metrics"].items() if k.startswith(("linear/", "mig"))})
+    ctx.run.log_metrics({f"{g['dataset']}/{g['method']}{'-' + g['variant'] if g['variant'] else ''}/{k}": s["mean"]
+                         for g in groups for k, s in g["metrics"].items() if k.startswith(("linear/", "mig")) and s["mean"] is not None})
     print(f"summary: {out / 'summary.md'} and {out / 'summary.json'}")
 
 
@@ -56,7 +59,7 @@ STAGE = Stage(
     name="report",
     help="study summary (reports/summary.json, summary.md) and plots",
     over=None,
-    params=("study.datasets", "study.runs"),
+    params=("study.datasets", "study.runs", "backbone"),
     deps=("metrics",),
     code=("sslpipe/report.py", "sslpipe/stages/report.py"),
     outs=(

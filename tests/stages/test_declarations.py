@@ -1,7 +1,8 @@
 """Each stage reads exactly the params.yaml keys and files it declares (sslpipe/stages/*.py).
 
 Every stage of a small study (the toy source: factors and a renderer; an untrained, a decoder
-and a two-view method) runs in-process with a recording config (``core.schema.record_reads``)
+and a two-view method, and the decoder method again with another seed and overrides of a method
+parameter and the backbone) runs in-process with a recording config (``core.schema.record_reads``)
 and a file-access audit hook; the keys it read must equal its declared keys, the files it read
 must lie under its declared dependencies (or its own outputs), and what it wrote under its
 declared outputs.
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslpipe.config import from_raw
+from sslpipe.config import expand_sweeps, from_raw
 from sslpipe.core.schema import record_reads
 from sslpipe.stages import STAGES
 from sslpipe.stages.base import StageContext
@@ -24,9 +25,13 @@ from sslpipe.stages.base import StageContext
 pytestmark = pytest.mark.slow
 
 METHODS = ("random_init", "ae", "simclr")
+SWEEPS = [{"dataset": "toy", "method": list(METHODS)},
+          {"dataset": "toy", "method": "ae", "seeds": [1], "decoder_sigma": 0.2, "backbone": {"width": 4}}]
+STUDY = {"name": "declarations", "seed": 0, "datasets": ["toy"], "sweeps": SWEEPS}
+RUNS = expand_sweeps(STUDY)[0]
+OVERRIDDEN = "ae-decoder_sigma0p2-width4-s1"
 RAW = {
-    "study": {"name": "declarations", "seed": 0, "datasets": ["toy"],
-              "runs": {f"toy-{m}": {"dataset": "toy", "method": m} for m in METHODS}},
+    "study": {**STUDY, "runs": RUNS},
     "data": {"toy": {}},
     "backbone": {"width": 8, "code_dim": 4},
     "train": {"batch_size": 32, "step_scale": 0.02, "threads": 1, "log_every": 1},
@@ -90,9 +95,13 @@ def _covered(read: str, declared) -> bool:
     return any(read == d or read.startswith(d + ".") for d in declared)
 
 
+STUDY_DIR: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     dest = tmp_path_factory.mktemp("declarations").resolve()
+    STUDY_DIR["path"] = dest
     mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
     mp.chdir(dest)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{dest / 'mlflow.db'}")
@@ -103,7 +112,7 @@ def study(tmp_path_factory):
         init_store(RAW["study"]["name"])
         jobs = [("shard", {"dataset": "toy"})]
         for stage in ("pretrain", "embed", "evaluate"):
-            jobs += [(stage, {"dataset": "toy", "method": m}) for m in METHODS]
+            jobs += [(stage, {"dataset": r["dataset"], "run": r["name"]}) for r in RUNS.values()]
         jobs.append(("report", {}))
         for name, item in jobs:
             stage = STAGES[name]
@@ -116,7 +125,7 @@ def study(tmp_path_factory):
                         stage.run(ctx)
                 finally:
                     LOG.root = None
-            results[(name, tuple(item.values()))] = (stage, item, set(rec.reads), set(LOG.reads), set(LOG.writes))
+            results[(name, tuple(item.values()))] = (stage, ctx.item, set(rec.reads), set(LOG.reads), set(LOG.writes))
         yield results
     finally:
         torch.set_num_threads(threads)
@@ -142,3 +151,20 @@ def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study
         assert any(_under(w, outs) for w in writes), f"{name}{item_key} wrote none of its outputs"
         for d in deps:  # every declared data dependency is actually read
             assert any(_under(r, [d]) for r in reads), f"{name}{item_key} declares {d} but never reads it"
+
+
+def test_the_study_holds_a_run_with_a_seed_and_overrides():
+    assert set(RUNS) == {"toy-random_init", "toy-ae", "toy-simclr", f"toy-{OVERRIDDEN}"}
+    assert RUNS[f"toy-{OVERRIDDEN}"]["overrides"] == {"decoder_sigma": 0.2, "backbone": {"width": 4}}
+
+
+def test_a_run_trains_with_its_seed_and_overrides(study):
+    """The run's overrides reach the trained model (method parameter, backbone) and its seed the runtime."""
+    from sslpipe.checkpoint import load_method
+
+    _, item, reads, _, _ = study[("pretrain", ("toy", OVERRIDDEN))]
+    assert item == {"dataset": "toy", "run": OVERRIDDEN, "method": "ae", "key": f"toy-{OVERRIDDEN}"}
+    assert {f"study.runs.toy-{OVERRIDDEN}.overrides", f"study.runs.toy-{OVERRIDDEN}.seed"} <= reads
+    plain, over = (load_method(STUDY_DIR["path"] / "models/toy" / name / "model.pt") for name in ("ae", OVERRIDDEN))
+    assert (plain.ctx.backbone.width, plain.params.decoder_sigma, plain.ctx.seed) == (8, 0.1, 0)
+    assert (over.ctx.backbone.width, over.params.decoder_sigma, over.ctx.seed) == (4, 0.2, 1)

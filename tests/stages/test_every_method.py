@@ -1,7 +1,7 @@
 """Every run of the default study through the real stage commands, in-process at smoke size.
 
 The dvc and snakemake runners are driven end to end in tests/test_e2e.py on a few methods;
-here each (dataset, method) of the committed params.yaml goes through the same
+here each run of the committed params.yaml (every method, random_init with its seeds) goes through the same
 ``sslpipe shard / pretrain / embed / evaluate / report`` commands the runners call, so every
 registered method is trained, embedded, evaluated and reported while the imports are paid
 once (a subprocess per stage costs ~6 s of imports, tens of minutes over the whole study).
@@ -21,7 +21,8 @@ from sslpipe.methods.base import METHODS
 from sslpipe.presets import apply_preset
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNS = [(r.dataset, r.method) for r in load(ROOT / "params.yaml").runs()]
+STUDY = load(ROOT / "params.yaml").runs()
+RUNS = [(r.dataset, r.name) for r in STUDY]
 pytestmark = pytest.mark.slow
 
 
@@ -46,20 +47,20 @@ def study(tmp_path_factory):
 
 
 def test_the_default_study_holds_every_registered_method():
-    assert {m for _, m in RUNS} == set(METHODS.names())
+    assert {r.method for r in STUDY} == set(METHODS.names())
 
 
-@pytest.mark.parametrize("dataset,method", RUNS, ids=[f"{d}-{m}" for d, m in RUNS])
-def test_run_trains_embeds_and_evaluates(study, dataset, method):
+@pytest.mark.parametrize("dataset,run", RUNS, ids=[f"{d}-{r}" for d, r in RUNS])
+def test_run_trains_embeds_and_evaluates(study, dataset, run):
     for stage in ("pretrain", "embed", "evaluate"):
-        assert main([stage, dataset, method]) == 0, f"{stage} {dataset} {method} failed"
-    assert paths.model_file(dataset, method).exists() and paths.embedding_file(dataset, method).exists()
-    metrics = json.loads(paths.metrics_file(dataset, method).read_text())["metrics"]
+        assert main([stage, dataset, run]) == 0, f"{stage} {dataset} {run} failed"
+    assert paths.model_file(dataset, run).exists() and paths.embedding_file(dataset, run).exists()
+    metrics = json.loads(paths.metrics_file(dataset, run).read_text())["metrics"]
     linear = [k for k in metrics if k.startswith("linear/")]
     assert linear and all(math.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in linear), metrics
     if dataset != "digits":  # datasets with ground-truth factors get the disentanglement metrics
         assert {"mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"} <= set(metrics)
-    assert (paths.plots_dir(dataset, method) / "embedding.png").exists()
+    assert (paths.plots_dir(dataset, run) / "embedding.png").exists()
 
 
 def test_report_lists_every_run_and_mlflow_has_every_stage(study):
@@ -68,10 +69,11 @@ def test_report_lists_every_run_and_mlflow_has_every_stage(study):
     dest, cfg = study
     assert main(["report"]) == 0
     rows = json.loads((dest / "reports/summary.json").read_text())["rows"]
-    assert {(r["dataset"], r["method"]) for r in rows} == set(RUNS)
+    assert {(r["dataset"], r["run"]) for r in rows} == set(RUNS)
     md = (dest / "reports/summary.md").read_text()
-    assert all(f"| {m} |" in md for _, m in RUNS)
+    assert all(f"| {r.method} |" in md for r in STUDY)
+    assert "| random_init | – | baseline | 0, 1, 2 |" in md  # the baseline's seeds form one group
     mlflow.set_tracking_uri(f"sqlite:///{dest / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
     finished = set(runs.loc[runs["status"] == "FINISHED", "tags.mlflow.runName"])
-    assert {f"{s}/{d}/{m}" for d, m in RUNS for s in ("pretrain", "embed", "evaluate")} <= finished
+    assert {f"{s}/{d}/{r}" for d, r in RUNS for s in ("pretrain", "embed", "evaluate")} <= finished
