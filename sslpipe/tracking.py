@@ -323,13 +323,13 @@ class StageRun:
     def _close_stale(self, exp_id: str, tags: dict) -> None:
         """Close the RUNNING runs of this stage whose process died, replaying their journals.
 
-        Same experiment, stage, dataset, method, project and ``dvc_exp``; a run started on
+        Same experiment, stage, dataset, run (its name), project and ``dvc_exp``; a run started on
         this host whose process is alive is a concurrent execution and is left alone (DVC's
         and Snakemake's locks keep one project from running a stage twice at once, so a run
         from another host is one whose node was lost).
         """
         filt = (f"attributes.status = 'RUNNING' and tags.stage = '{self.stage}' and tags.dataset = '{self.dataset}' "
-                f"and tags.method = '{self.method}'")
+                f"and tags.method = '{self.tags['method']}'")
         try:
             runs = self._client.search_runs([exp_id], filter_string=filt, max_results=1000)
         except Exception as e:  # noqa: BLE001 - closing old runs must not stop the stage
@@ -339,8 +339,8 @@ class StageRun:
         replaced = []
         for r in runs:
             t = r.data.tags
-            if r.info.run_id == self.run_id or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] \
-                    or t.get("dvc_exp") != tags.get("dvc_exp"):
+            if r.info.run_id == self.run_id or t.get("mlflow.runName") != self.name \
+                    or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] or t.get("dvc_exp") != tags.get("dvc_exp"):
                 continue
             if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() and _pid_alive(int(t["sslpipe.pid"])):
                 continue

@@ -128,11 +128,13 @@ def test_every_method_has_a_one_line_description_for_the_summary():
 
 
 def test_cells_show_the_standard_error_and_rank_correlation_ignores_it():
+    """One seed: value ± its evaluation-sample standard error; several seeds: mean ± sd over seeds."""
     r = rows()
-    r[1]["metrics"] |= {"linear/shape/se": 0.0123, "mig/se": 0.004, "mig/ci_low": 0.19, "mig/ci_high": 0.21}
+    beta = next(x for x in r if x["method"] == "beta_vae")
+    beta["metrics"] |= {"linear/shape/se": 0.0123, "mig/se": 0.004, "mig/ci_low": 0.04, "mig/ci_high": 0.06}
     md = summary_markdown(r)
-    assert "| beta_vae | generative | 0.800 ± 0.012 | 0.200 ± 0.004 |" in md
-    assert "| rotation | pretext | 0.400 | 0.010 |" in md  # no se: the value alone
+    assert "| beta_vae | – | generative | 0 | 0.450 ± 0.012 | 0.050 ± 0.004 |" in md
+    assert "| rotation | – | pretext | 0, 1, 2 | 0.370 ± 0.010<br>" in md  # seeds: the spread over seeds
     for x in r:
         x["metrics"] = {"m1": float(len(x["method"])), "m1/se": 0.1, "m1/ci_low": 0.0, "m1/ci_high": 1.0}
     assert rank_correlation(r)[0] == ["m1"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sslpipe.stages.base import COMMAND
 from sslpipe.cli import main
 from sslpipe.config import expand_sweeps, load
 from sslpipe.core.errors import ConfigError
@@ -154,7 +155,7 @@ def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     rules = {m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M)} - {"all"}
     assert rules == {n.replace("@", "__").replace("-", "_") for n in expected}
     stage = next(s for s in _stages(dest) if s["name"] == "pretrain@dsprites-dip_vae-variant_ii-width16")
-    assert stage["cmd"] == "sslpipe pretrain dsprites dip_vae-variant_ii-width16"
+    assert stage["cmd"] == f"{COMMAND} pretrain dsprites dip_vae-variant_ii-width16"
     assert stage["params"]["study.runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
     assert "models/dsprites/dip_vae-variant_ii-width16" in stage["outs"]
 
