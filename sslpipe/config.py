@@ -19,7 +19,7 @@ import yaml
 
 from .core import paths
 from .core.errors import ConfigError
-from .core.schema import build, check, non_negative, unrecorded
+from .core.schema import build, check, non_empty, non_negative, unrecorded
 from .data.sources import SOURCES
 from .evaluate.config import EvaluateConfig, ReportConfig
 from .methods.base import METHODS
@@ -152,7 +152,7 @@ class StudyConfig:
     entry is its parameter dependency).  Loading fails when ``runs`` is not the expansion.
     """
 
-    name: str = check("sslpipe", help="MLflow experiment name of the study.")
+    name: str = check("sslpipe", non_empty, help="name the study (its MLflow experiment), e.g. name: my-study.")
     seed: int = check(0, non_negative, help="the data seed (shards) and the seed of runs that name no other.")
     seeds: list[int] | None = check(None, help="seeds of every sweep entry that gives none (default: [study.seed]).")
     datasets: list[str] = check([])

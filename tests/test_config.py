@@ -33,6 +33,7 @@ def test_default_params_validate():
     ("train.optimizer", "adagrad", "train.optimizer", "must be one of"),
     ("train.lrr", 0.1, "train.lrr", "Did you mean 'lr'"),
     ("backbone.kind", "vgg", "backbone.kind", "unknown backbone"),
+    ("study.name", "", "study.name", "must not be empty"),
     ("study.datasets", ["dsprites", "mnist"], "study.datasets", "unknown dataset 'mnist'"),
 ])
 def test_bad_values_name_the_key_and_the_fix(path, value, key, words):

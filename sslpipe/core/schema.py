@@ -21,6 +21,10 @@ Check = Callable[[Any], "str | None"]
 
 
 # --- field checks -----------------------------------------------------------------
+def non_empty(v) -> str | None:
+    return None if str(v).strip() else "must not be empty"
+
+
 def positive(v) -> str | None:
     return None if v > 0 else "must be > 0"
 

@@ -10,11 +10,13 @@ import torch
 import yaml
 
 from sslpipe.cli import main
+from sslpipe.config import expand_sweeps
 from sslpipe.core.schema import check, positive
 from sslpipe.evaluate.base import METRICS, EvalContext, metric
 
+STUDY = {"name": "toy-metric", "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "random_init"}]}
 RAW = {
-    "study": {"name": "toy-metric", "seed": 0, "datasets": ["toy"], "runs": {"toy-random_init": {"dataset": "toy", "method": "random_init"}}},
+    "study": {**STUDY, "runs": expand_sweeps(STUDY)[0]},
     "data": {"toy": {}},
     "backbone": {"width": 8, "code_dim": 4},
     "train": {"threads": 1},
