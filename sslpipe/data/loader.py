@@ -20,23 +20,26 @@ from ..core.errors import DataError
 from .shards import shard_urls
 
 
-def _decode(sample: dict) -> tuple[np.ndarray, np.ndarray]:
+def _decode(sample: dict, names=("images", "targets")) -> tuple[np.ndarray, ...]:
     try:
-        images = np.load(io.BytesIO(sample["images.npy"]), allow_pickle=False)
-        targets = np.load(io.BytesIO(sample["targets.npy"]), allow_pickle=False)
+        return tuple(np.load(io.BytesIO(sample[f"{k}.npy"]), allow_pickle=False) for k in names)
     except (KeyError, ValueError, OSError) as e:
         raise DataError(f"bad record {sample.get('__key__')!r} in {sample.get('__url__')}: {e}. Fix: rebuild the shards.") from None
-    return images, targets
+
+
+def iter_records(urls: list[str], names=("images", "targets")) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield the arrays ``names`` (e.g. images, targets, masks) of each record of the shards in ``urls``, in order."""
+    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples())
+    try:
+        for sample in pipeline:
+            yield _decode(sample, names)
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"cannot read shards {urls}: {e}. Fix: rebuild the shards.") from None
 
 
 def iter_chunks(urls: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (images, targets) chunks of the shards in ``urls``, in order."""
-    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples())
-    try:
-        for sample in pipeline:
-            yield _decode(sample)
-    except (tarfile.TarError, OSError) as e:
-        raise DataError(f"cannot read shards {urls}: {e}. Fix: rebuild the shards.") from None
+    return iter_records(urls)
 
 
 def load_split(shard_dir: str | Path, manifest: dict, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -52,19 +55,45 @@ def load_split(shard_dir: str | Path, manifest: dict, split: str, limit: int | N
     return (images[:limit], targets[:limit]) if limit is not None else (images, targets)
 
 
-def train_batches(shard_dir: str | Path, manifest: dict, batch_size: int, shuffle_buffer: int, seed: int, split: str = "train") -> Iterator[np.ndarray]:
-    """An endless, shuffled stream of uint8 image batches [B, C, R, R] from a split's shards."""
+def load_arrays(shard_dir: str | Path, manifest: dict, split: str, names, limit: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``limit`` samples of the arrays ``names`` of a split (e.g. clips with their masks), in stored order."""
+    names = tuple(names)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    n = 0
+    for record in iter_records(shard_urls(shard_dir, manifest, split), names):
+        for k, a in zip(names, record):
+            parts[k].append(a)
+        n += len(record[0])
+        if limit is not None and n >= limit:
+            break
+    return {k: np.concatenate(v)[:limit] for k, v in parts.items()}
+
+
+def frames_of(clips: np.ndarray) -> np.ndarray:
+    """Clips [N, T, ...] as a frame stream [N * T, ...] (clip-major: frame t of clip i is row i * T + t)."""
+    return clips.reshape(-1, *clips.shape[2:])
+
+
+def train_batches(shard_dir: str | Path, manifest: dict, batch_size: int, shuffle_buffer: int, seed: int, split: str = "train",
+                  frames: bool = False) -> Iterator[np.ndarray]:
+    """An endless, shuffled stream of uint8 batches from a split's shards.
+
+    Batches are samples as stored: images [B, C, R, R], or clips [B, T, C, R, R] of a video
+    dataset.  ``frames=True`` streams a video dataset's frames instead ([B, C, R, R], shuffled
+    across the buffered clips), which is how image methods train on video datasets.
+    """
     urls = shard_urls(shard_dir, manifest, split)
-    total = manifest["splits"][split]["count"]
+    per_sample = manifest.get("frames", 1) if frames else 1
+    total = manifest["splits"][split]["count"] * per_sample
     if total < batch_size:
-        raise DataError(f"split {split} of {Path(shard_dir).name} has {total} images, fewer than batch_size {batch_size}. Fix: lower train.batch_size or raise data.<dataset>.n_{split}.")
+        raise DataError(f"split {split} of {Path(shard_dir).name} has {total} {'frames' if frames else 'samples'}, fewer than batch_size {batch_size}. Fix: lower train.batch_size or raise data.<dataset>.n_{split}.")
     rng = np.random.default_rng(seed)
     carry = None
     while True:  # epochs
         order = [urls[i] for i in rng.permutation(len(urls))]
         buffer: list[np.ndarray] = []
         for images, _ in iter_chunks(order):
-            buffer.append(images)
+            buffer.append(frames_of(images) if frames and "frames" in manifest else images)
             if len(buffer) < shuffle_buffer:
                 continue
             carry = yield from _emit(buffer, carry, batch_size, rng)

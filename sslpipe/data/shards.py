@@ -1,7 +1,10 @@
 """WebDataset shards: write a source's splits as tar shards with a checksummed manifest.
 
 Record layout: one tar entry holds a *chunk* of ``chunk_size`` images as a single
-``images.npy`` (uint8 [n, C, R, R]) plus ``targets.npy`` (int64 [n, T]).  Reading one
+``images.npy`` (uint8 [n, C, R, R]) plus ``targets.npy`` (int64 [n, T]).  Video sources
+store a chunk of clips (``images.npy`` uint8 [n, T, C, R, R]) and their extra per-clip
+arrays (``<name>.npy``, e.g. instance masks and factor trajectories); the manifest then
+says ``frames`` per clip and each extra array's dtype and per-clip shape.  Reading one
 image per tar entry runs at ~5k images/s on a core (tar-header parsing dominates);
 one .npy batch per entry reads at ~250k images/s (shared/STACK-NOTES.md).  Shards are
 byte-identical for the same params: fixed mtime, owner and mode in every tar header.
@@ -39,10 +42,15 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_split(out_dir: Path, split: str, images: np.ndarray, targets: np.ndarray, chunk_size: int, shard_chunks: int) -> list[dict]:
-    """Write one split as ``<split>-%05d.tar`` shards; returns per-shard {file, count, sha256}."""
+def write_split(out_dir: Path, split: str, images: np.ndarray, targets: np.ndarray, chunk_size: int, shard_chunks: int,
+                arrays: dict[str, np.ndarray] | None = None) -> list[dict]:
+    """Write one split as ``<split>-%05d.tar`` shards; returns per-shard {file, count, sha256}.
+
+    ``arrays``: extra per-sample arrays (first dimension N), stored as ``<name>.npy`` in each record.
+    """
     pattern = str(out_dir / f"{split}-%05d.tar")
     n = len(images)
+    arrays = arrays or {}
     counts: dict[str, int] = {}
     with wds.ShardWriter(pattern, maxcount=shard_chunks, mtime=0.0, user="sslpipe", group="sslpipe", mode=0o444, verbose=0) as sink:
         for i, start in enumerate(range(0, n, chunk_size)):
@@ -51,6 +59,7 @@ def write_split(out_dir: Path, split: str, images: np.ndarray, targets: np.ndarr
                 "__key__": f"{split}-{i:06d}",
                 "images.npy": _npy_bytes(images[start:stop]),
                 "targets.npy": _npy_bytes(targets[start:stop]),
+                **{f"{k}.npy": _npy_bytes(a[start:stop]) for k, a in arrays.items()},
             })
             shard = Path(sink.fname).name
             counts[shard] = counts.get(shard, 0) + (stop - start)
@@ -61,15 +70,22 @@ def write_shards(source: DataSource, out_dir: str | Path, dataset: str, log=prin
     """Generate every split of ``source`` and write shards + manifest atomically into ``out_dir``."""
     p = source.params
     info = source.info()
+    frames = source.frames(p)
+    names = list(getattr(info, "arrays", []))
+    layout = {}
     with atomic_dir(out_dir) as tmp:
         splits = {}
         for split in SPLITS:
             s = source.split(split)
-            if s.images.dtype != np.uint8 or s.images.ndim != 4:
-                raise DataError(f"dataset {dataset!r}: split {split} must be uint8 [N, C, R, R], got {s.images.dtype} {s.images.shape}")
-            shards = write_split(tmp, split, s.images, s.targets, p.chunk_size, p.shard_chunks)
+            shape = "[N, T, C, R, R]" if frames else "[N, C, R, R]"
+            if s.images.dtype != np.uint8 or s.images.ndim != (5 if frames else 4) or (frames and s.images.shape[1] != frames):
+                raise DataError(f"dataset {dataset!r}: split {split} must be uint8 {shape}, got {s.images.dtype} {s.images.shape}")
+            if sorted(s.arrays) != sorted(names) or any(len(a) != len(s.images) for a in s.arrays.values()):
+                raise DataError(f"dataset {dataset!r}: split {split} has arrays {sorted(s.arrays)}, expected {names}, one row per sample")
+            layout = {k: {"dtype": str(s.arrays[k].dtype), "shape": list(s.arrays[k].shape[1:])} for k in names}
+            shards = write_split(tmp, split, s.images, s.targets, p.chunk_size, p.shard_chunks, {k: s.arrays[k] for k in names})
             splits[split] = {"count": int(len(s.images)), "shards": shards}
-            log(f"  {split}: {len(s.images)} images in {len(shards)} shard(s)")
+            log(f"  {split}: {len(s.images)} {'clips' if frames else 'images'} in {len(shards)} shard(s)")
         manifest = {
             "format": FORMAT_VERSION,
             "dataset": dataset,
@@ -78,6 +94,9 @@ def write_shards(source: DataSource, out_dir: str | Path, dataset: str, log=prin
             "info": dataclasses.asdict(info),
             "splits": splits,
         }
+        if frames:  # only video manifests carry these keys (image manifests are unchanged)
+            manifest["frames"] = frames
+            manifest["arrays"] = layout
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
