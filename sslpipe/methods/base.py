@@ -88,6 +88,8 @@ class Method(nn.Module):
     trainable: ClassVar[bool] = True
     #: how many training images ``fit`` wants (non-gradient baselines)
     fit_samples: ClassVar[int] = 0
+    #: trains on clips [B, T, C, R, R] of a video dataset (other methods get a video dataset's frames)
+    clips: ClassVar[bool] = False
 
     def __init__(self, params, ctx: MethodContext):
         super().__init__()
@@ -198,6 +200,10 @@ class Method(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation evaluated downstream: [B, D]."""
         return self.encoder(x)
+
+    def backbone_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the backbone sees of images in [0, 1] (colorization methods: the lightness only)."""
+        return x
 
     # --- decoders (generative and reconstruction methods) ---------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:
