@@ -89,11 +89,12 @@ def tiny_method(name: str, resolution: int = 32, **params):
     return cls(build(cls.Params, block, f"methods.{name}"), ctx)
 
 
-def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int = 0):
-    """An endless seeded stream of uint8 image batches (what the shard loader yields)."""
+def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int = 0, frames: int = 0):
+    """An endless seeded stream of uint8 image batches, or clips of ``frames`` frames (what the shard loader yields)."""
     rng = np.random.default_rng(seed)
+    shape = (batch, frames, channels, resolution, resolution) if frames else (batch, channels, resolution, resolution)
     while True:
-        yield rng.integers(0, 256, (batch, channels, resolution, resolution), dtype=np.uint8)
+        yield rng.integers(0, 256, shape, dtype=np.uint8)
 
 
 def python_env(**extra: str) -> dict:

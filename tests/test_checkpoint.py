@@ -19,7 +19,7 @@ def _trained(name: str, tmp_path, **params):
     method = tiny_method(name, **params)
     if method.trainable:
         cfg = TrainConfig(batch_size=8, steps=4, log_every=1, checkpoint_every=1, warmup_steps=0, threads=1)
-        fit_gradient(method, cfg, image_stream(method.ctx.channels), torch.device("cpu"),
+        fit_gradient(method, cfg, image_stream(method.ctx.channels, frames=8 if method.clips else 0), torch.device("cpu"),
                      resume_path=tmp_path / "resume.pt", resume_key="k", stop_after=2)
     elif method.fit_samples:
         method.fit(torch.rand(64, method.ctx.channels, 32, 32))
