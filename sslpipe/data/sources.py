@@ -95,6 +95,10 @@ class DataSource:
         """Frames per clip of a video source (0: a source of still images)."""
         return 0
 
+    def frame_source(self):
+        """The source as seen by per-frame metrics: ``info``, ``sample_factors`` and ``render`` of single frames (itself for images)."""
+        return self
+
     def info(self) -> SourceInfo:
         raise NotImplementedError
 

@@ -27,6 +27,25 @@ class Embeddings:
     ordinal: list[str] = field(default_factory=list)  # ordered targets (regression R^2 applies)
     pair_z1: np.ndarray | None = None  # [P, D] codes of a standard augmentation of test images
     pair_z2: np.ndarray | None = None  # [P, D] codes of a second, independent augmentation
+    # video datasets: the rows above are frames, clip-major (frame t of clip i is row i * T + t),
+    # their targets the per-frame factors; the clips' own labels are below
+    clip_target_names: list[str] = field(default_factory=list)
+    clip_train_targets: np.ndarray | None = None  # int64 [N / T, K]
+    clip_test_targets: np.ndarray | None = None  # int64 [M / T, K]
+
+    @property
+    def frames(self) -> int:
+        """Frames per clip (0: an image dataset)."""
+        return len(self.train_z) // len(self.clip_train_targets) if self.clip_train_targets is not None else 0
+
+    def clip_codes(self, split: str = "train") -> np.ndarray:
+        """Each clip's time-averaged frame code [clips, D]."""
+        z = self.train_z if split == "train" else self.test_z
+        return z.reshape(-1, self.frames, z.shape[1]).mean(1)
+
+    def clip_target(self, name: str, split: str = "train") -> np.ndarray:
+        t = self.clip_train_targets if split == "train" else self.clip_test_targets
+        return t[:, self.clip_target_names.index(name)]
 
     def target(self, name: str, split: str = "train") -> np.ndarray:
         t = self.train_targets if split == "train" else self.test_targets

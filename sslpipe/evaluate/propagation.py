@@ -24,14 +24,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.schema import check, non_negative, positive
+
 
 @dataclass(frozen=True)
 class PropagationParams:
-    topk: int = 10  # context locations each target location copies from
-    temperature: float = 0.05  # softmax temperature of the affinities (cosine units)
-    radius: float | None = 3.0  # largest distance (grid cells) to a context location; None = anywhere
-    context: int = 2  # previous frames in the context, besides frame 0
-    stride: int = 4  # the encoder's feature grid: R / stride cells per side
+    """Label propagation settings (Jabri et al. 2020 propagate from frame 0 and the 20 previous frames, top-10)."""
+
+    topk: int = check(10, positive, help="context locations each target location copies its label from.")
+    temperature: float = check(0.05, positive, help="softmax temperature of the affinities (cosine units).")
+    radius: float | None = check(3.0, positive, help="largest distance in grid cells to a context location (null: anywhere).")
+    context: int = check(2, non_negative, help="previous frames in the context, besides frame 0.")
+    stride: int = check(4, positive, help="the encoder's feature grid: R / stride cells per side (a power of 2 up to 2**backbone.depth).")
+    clips: int = check(100, positive, help="test clips propagated.")
 
 
 def one_hot_masks(masks: torch.Tensor, n_labels: int) -> torch.Tensor:

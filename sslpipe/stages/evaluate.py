@@ -62,7 +62,7 @@ def run(ctx: StageContext) -> None:
     shard_dir, manifest = ctx.shards("test")
     source = source_from_manifest(manifest)
     method = ctx.model()
-    sampler = source if source is not None and emb.factor_names else None
+    sampler = source.frame_source() if source is not None and emb.factor_names else None  # video: single frames
 
     def encode(images: np.ndarray) -> np.ndarray:
         return encode_images(method, images, device)
@@ -86,6 +86,8 @@ def run(ctx: StageContext) -> None:
     _save_fig(run, fig, plots / "embedding.png")
     if method.has_decoder:
         _decoder_plots(run, method, shard_dir, manifest, plots, device)
+    if "frames" in manifest:
+        _propagation_plot(run, method, shard_dir, manifest, plots, cfg.evaluate.metrics.get("propagation"), device, f"{dataset}/{method_name}")
     print(f"{dataset}/{method_name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
 
 
@@ -97,6 +99,23 @@ def _decoder_plots(run, method, shard_dir, manifest, plots, device) -> None:
     images, _ = load_split(shard_dir, manifest, "test", limit=16)
     for name, fn in decoders.FIGURES.items():
         _save_fig(run, fn(method, images, device=device), plots / f"{name}.png")
+
+
+def _propagation_plot(run, method, shard_dir, manifest, plots, params, device, title, clips: int = 4) -> None:
+    """Frame 0's masks propagated through a few test clips by the encoder and by raw pixels, beside the stored masks."""
+    from ..data.loader import load_arrays
+    from ..evaluate.propagation import PropagationParams, encoder_features, pixel_features, propagate_masks
+    from ..plots.video import propagation_figure
+
+    p = params or PropagationParams()
+    test = load_arrays(shard_dir, manifest, "test", ["images", "masks"], clips)
+    n_labels = int(test["masks"].max()) + 1
+    preds = {"raw pixels": propagate_masks(pixel_features(p.stride), test["images"], test["masks"], p, normalize=False, n_labels=n_labels)}
+    fn = encoder_features(method, p.stride, device)
+    if fn is not None:
+        method.eval()
+        preds = {"encoder": propagate_masks(fn, test["images"], test["masks"], p, n_labels=n_labels), **preds}
+    _save_fig(run, propagation_figure(test["images"], test["masks"], preds, f"{title}: label propagation from frame 0"), plots / "propagation.png")
 
 
 STAGE = Stage(

@@ -24,7 +24,7 @@ def write_curve(path, rows: list[dict]) -> None:
 
 def run(ctx: StageContext, stop_after: int | None = None) -> None:
     from ..checkpoint import save_method
-    from ..data.loader import load_split, to_device, train_batches
+    from ..data.loader import frames_of, load_split, to_device, train_batches
     from ..methods.base import MethodContext, build_method
     from ..train import fit_gradient
 
@@ -46,8 +46,9 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
 
     t0 = time.perf_counter()
     resume = paths.resume_file(dataset, method_name)
+    video = "frames" in manifest  # a video dataset: clip methods get clips, image methods its frames
     if method.trainable and tcfg.steps > 0:
-        batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed)
+        batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed, frames=video and not method.clips)
         key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]],
                            "code": source_hash(*ctx.stage.code)})
         result = fit_gradient(method, tcfg, batches, device, resume_path=resume, resume_key=key, on_log=on_log, stop_after=stop_after)
@@ -56,7 +57,8 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
             return
         run.log_metrics({"train/images_per_s": result.images_per_s, "train/final_loss": result.final_loss})
     elif method.fit_samples:
-        images, _ = load_split(shard_dir, manifest, "train", limit=method.fit_samples)
+        images, _ = load_split(shard_dir, manifest, "train", limit=-(-method.fit_samples // manifest["frames"]) if video else method.fit_samples)
+        images = frames_of(images)[:method.fit_samples] if video else images
         logs = method.to(device).fit(to_device(images, device))
         run.log_metrics(logs)
     seconds = time.perf_counter() - t0
