@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..core.schema import check, non_negative, positive
 
 
-@dataclass(frozen=True)
+@dataclass
 class PropagationParams:
     """Label propagation settings (Jabri et al. 2020 propagate from frame 0 and the 20 previous frames, top-10)."""
 
@@ -50,12 +50,13 @@ def _grid_distances(h: int, w: int, device) -> torch.Tensor:
     return torch.cdist(pos, pos)  # [hw, hw]
 
 
-def propagate(features: torch.Tensor, first: torch.Tensor, params: PropagationParams = PropagationParams(), normalize: bool = True) -> torch.Tensor:
+def propagate(features: torch.Tensor, first: torch.Tensor, params: PropagationParams | None = None, normalize: bool = True) -> torch.Tensor:
     """Soft labels [T, K, H, W] of every frame from features [T, D, h, w] and frame 0's one-hot labels [K, H, W].
 
     Frame 0 keeps its given labels; frames 1.. are predicted in order.  Labels are
     area-averaged to the feature grid, propagated there, and upsampled (bilinear) to H x W.
     """
+    params = params or PropagationParams()
     t_len, d, h, w = features.shape
     k, H, W = first.shape
     f = features.flatten(2).transpose(1, 2)  # [T, hw, D]
@@ -101,13 +102,14 @@ def region_similarity(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                     normalize: bool = True, n_labels: int | None = None) -> np.ndarray:
     """Predicted instance masks uint8 [N, T, R, R] of every clip from its frame-0 masks, with ``feature_fn``.
 
     ``feature_fn``: frames float [T, C, R, R] in [0, 1] -> features [T, D, h, w]; ``clips`` uint8
     [N, T, C, R, R]; ``masks`` uint8 [N, T, R, R] (0 = background, k = object k; only frame 0 is read).
     """
+    params = params or PropagationParams()
     n_labels = int(masks.max()) + 1 if n_labels is None else n_labels
     out = np.zeros(masks.shape, np.uint8)
     with torch.no_grad():
@@ -118,7 +120,7 @@ def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: Pr
     return out
 
 
-def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                   normalize: bool = True, n_labels: int | None = None) -> float:
     """Mean J over clips of label propagation with ``feature_fn`` (see :func:`propagate_masks`) against the stored masks."""
     pred = propagate_masks(feature_fn, clips, masks, params, normalize, n_labels)
@@ -147,9 +149,10 @@ def encoder_features(method, stride: int, device: torch.device | str = "cpu"):
     return fn
 
 
-def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                         device: torch.device | str = "cpu") -> dict[str, float]:
     """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the two baselines' J."""
+    params = params or PropagationParams()
     n_labels = int(masks.max()) + 1
     out = {
         "propagation/j_copy": copy_first_masks(masks),
