@@ -45,7 +45,7 @@ def edited_params(dest: Path, edit):
 #: Every other method goes through the same stage commands in
 #: tests/stages/test_every_method.py, and Snakemake's graph for the full study equals DVC's
 #: (tests/test_graph.py).
-SHARED = {"random_init", "simclr", "beta_vae", "colorization"}
+SHARED = {"random_init", "simclr", "beta_vae", "colorization", "arrow_of_time"}
 
 
 @pytest.fixture(scope="module")
