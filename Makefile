@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test test-cluster test-tracking tracking-server smoke ui bench clean-outputs
+.PHONY: install repro test test-cluster test-tracking tracking-server smoke study ui bench clean-outputs
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ tracking-server: install
 
 smoke: install
 	$(BIN)/sslpipe smoke
+
+# a ready-made study in its own copy under studies/<name>/: make study STUDY=disentanglement [SIZE=smoke|paper]
+study: install
+	$(BIN)/sslpipe study $(or $(STUDY),disentanglement) --size $(or $(SIZE),cpu)
 
 bench: install
 	$(BIN)/sslpipe bench

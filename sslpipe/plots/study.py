@@ -5,6 +5,8 @@ Pure functions of plain data (lists of values, matrices); each returns a matplot
 """
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -57,7 +59,7 @@ def correlation_figure(rows: list[str], cols: list[str], corr: np.ndarray, title
             for j in range(len(cols)):
                 if np.isfinite(corr[i, j]):
                     ax.text(j, i, f"{corr[i, j]:.2f}", ha="center", va="center", fontsize=5)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, max(30, int(8 * fig.get_figwidth())))), fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.7)
     fig.tight_layout()
     return fig
