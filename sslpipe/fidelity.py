@@ -133,7 +133,7 @@ def evaluate_run(enc: Encoders, dataset: str, method_name: str, settings: dict[s
     def encode(images):
         return encode_images(method, images, enc.device)
 
-    out = {"values": {}, "seconds": {}, "wall": {}}
+    out = {"values": {}, "seconds": {}, "wall": {}, "encoded": {}}
     for name, ev in settings.items():
         emb = _truncate(full, ev.embed.n_train, ev.embed.n_test)
         ctx = EvalContext(emb, seed, focus_target(emb, ev), n_jobs=n_jobs, sampler=sampler, encode=encode if sampler else None,
@@ -146,6 +146,7 @@ def evaluate_run(enc: Encoders, dataset: str, method_name: str, settings: dict[s
             values |= m(ctx, ev.metrics.get(m.name))
             seconds[m.name], wall[m.name] = time.process_time() - t0, time.perf_counter() - w0
         out["values"][name], out["seconds"][name], out["wall"][name] = values, seconds, wall
+        out["encoded"][name] = ctx._codes.encoded if ctx._codes is not None else 0  # distinct combinations rendered and encoded
         print(f"  {dataset}/{method_name} [{name}]: {sum(seconds.values()):.1f} CPU s", flush=True)
     return out
 
@@ -273,4 +274,43 @@ def markdown(result: dict, settings: list[str] | None = None) -> str:
             lines.append(f"| `{k}` | {fmt(r['value'], r['se'])} | {fmt(r['reference'], r['reference_se'])} | {r['mad']:.3f}{flag} | {rho} "
                          f"| {secs.get(m, 0):.1f} / {ref_secs.get(m, 0):.1f} |")
         lines.append("")
+    return "\n".join(lines)
+
+
+def merged(result: dict, chosen: dict[str, str]) -> dict[str, dict]:
+    """Per run, the values under a setting assembled metric by metric (``chosen``: metric -> setting)."""
+    out = {}
+    for key, r in result["runs"].items():
+        vals = {}
+        for setting in dict.fromkeys(chosen.values()):
+            vals |= {k: v for k, v in r["values"].get(setting, {}).items() if chosen.get(metric_of(k)) == setting}
+        out[key] = vals
+    return out
+
+
+def changes_markdown(old: dict[str, dict], new: dict[str, dict], keys: list[str]) -> str:
+    """Old and new values of each run for ``keys`` (the report's columns), and how the rankings moved.
+
+    ``old``/``new``: run (``<dataset>-<method>``) -> {key: value}.  For each dataset and key:
+    the Spearman correlation of the two rankings of its runs and how many changed position.
+    """
+    runs = [r for r in old if r in new]
+    lines = ["| run | " + " | ".join(f"`{k}` old → new" for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    for r in runs:
+        cells = []
+        for k in keys:
+            o, n = old[r].get(k), new[r].get(k)
+            cells.append("–" if o is None or n is None else f"{o:.3f} → {n:.3f}")
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    lines += ["", "| dataset | key | runs | Spearman old vs new | runs whose rank changed | mean abs. change |", "|---|---|---|---|---|---|"]
+    for ds in dict.fromkeys(r.split("-", 1)[0] for r in runs):
+        for k in keys:
+            both = [(old[r][k], new[r][k]) for r in runs if r.split("-", 1)[0] == ds and k in old[r] and k in new[r]]
+            if len(both) < 3:
+                continue
+            a, b = (np.array(x, float) for x in zip(*both))
+            rank_a, rank_b = a.argsort(kind="stable").argsort(), b.argsort(kind="stable").argsort()
+            rho = _spearman(a, b)
+            lines.append(f"| {ds} | `{k}` | {len(a)} | {'–' if not np.isfinite(rho) else f'{rho:.2f}'} | {int((rank_a != rank_b).sum())} "
+                         f"| {np.abs(a - b).mean():.3f} |")
     return "\n".join(lines)
