@@ -137,3 +137,21 @@ def write_crafted_torch_file(path: Path, marker: Path, **content) -> None:
             return exec, (f"open({str(marker)!r}, 'w').close()",)
 
     torch.save({**content, "payload": Payload()}, path)
+
+
+def tiny_toy_study(name: str, metrics: dict | None = None) -> dict:
+    """params for a one-run study (random_init on the toy source) small enough to run every stage in seconds."""
+    from sslpipe.config import expand_sweeps
+
+    study = {"name": name, "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "random_init"}]}
+    return {
+        "study": {**study, "runs": expand_sweeps(study)[0]},
+        "data": {"toy": {}},
+        "backbone": {"width": 8, "code_dim": 4},
+        "train": {"threads": 1},
+        "methods": {"random_init": {}},
+        "evaluate": {"embed": {"n_train": 120, "n_test": 60}, "metrics": {
+            "lowshot": {"sizes": [10]}, "dci": {"n_estimators": 3, "max_train": 60}, "modularity": {"max_train": 60},
+            "betavae": {"batch_size": 4, "n_train": 8, "n_eval": 4},
+            "factorvae": {"batch_size": 4, "n_train": 8, "n_eval": 4, "var_samples": 20}, **(metrics or {})}},
+    }

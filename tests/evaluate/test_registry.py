@@ -10,22 +10,11 @@ import torch
 import yaml
 
 from sslpipe.cli import main
-from sslpipe.config import expand_sweeps
 from sslpipe.core.schema import check, positive
 from sslpipe.evaluate.base import METRICS, EvalContext, metric
+from tests.conftest import tiny_toy_study
 
-STUDY = {"name": "toy-metric", "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "random_init"}]}
-RAW = {
-    "study": {**STUDY, "runs": expand_sweeps(STUDY)[0]},
-    "data": {"toy": {}},
-    "backbone": {"width": 8, "code_dim": 4},
-    "train": {"threads": 1},
-    "methods": {"random_init": {}},
-    "evaluate": {"embed": {"n_train": 120, "n_test": 60}, "metrics": {
-        "lowshot": {"sizes": [10]}, "dci": {"n_estimators": 3, "max_train": 60}, "modularity": {"max_train": 60},
-        "betavae": {"batch_size": 4, "n_train": 8, "n_eval": 4}, "factorvae": {"batch_size": 4, "n_train": 8, "n_eval": 4, "var_samples": 20},
-        "code_norm": {"power": 3}}},
-}
+RAW = tiny_toy_study("toy-metric", metrics={"code_norm": {"power": 3}})
 
 
 @dataclass

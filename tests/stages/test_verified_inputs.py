@@ -1,26 +1,15 @@
 """Every stage that reads shards verifies them first: a corrupted test shard stops evaluate, named, before any metric."""
 from __future__ import annotations
 
-import json
 
-import pytest
 import torch
 import yaml
 
 from sslpipe.cli import main
-from sslpipe.config import expand_sweeps
 
-STUDY = {"name": "verified", "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "random_init"}]}
-RAW = {
-    "study": {**STUDY, "runs": expand_sweeps(STUDY)[0]},
-    "data": {"toy": {}},
-    "backbone": {"width": 8, "code_dim": 4},
-    "train": {"threads": 1},
-    "methods": {"random_init": {}},
-    "evaluate": {"embed": {"n_train": 120, "n_test": 60}, "metrics": {
-        "lowshot": {"sizes": [10]}, "dci": {"n_estimators": 3, "max_train": 60}, "modularity": {"max_train": 60},
-        "betavae": {"batch_size": 4, "n_train": 8, "n_eval": 4}, "factorvae": {"batch_size": 4, "n_train": 8, "n_eval": 4, "var_samples": 20}}},
-}
+from tests.conftest import tiny_toy_study
+
+RAW = tiny_toy_study("verified")
 
 
 def test_a_corrupted_test_shard_stops_evaluate_with_its_name(tmp_path, monkeypatch, capsys):
