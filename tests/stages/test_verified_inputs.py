@@ -1,12 +1,10 @@
 """Every stage that reads shards verifies them first: a corrupted test shard stops evaluate, named, before any metric."""
 from __future__ import annotations
 
-
 import torch
 import yaml
 
 from sslpipe.cli import main
-
 from tests.conftest import tiny_toy_study
 
 RAW = tiny_toy_study("verified")
