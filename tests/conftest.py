@@ -70,8 +70,11 @@ def toy_source():
 
 @pytest.fixture
 def mlflow_store(tmp_path, monkeypatch):
+    import mlflow
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)  # an earlier test's set_tracking_uri would otherwise win over the variable
     return uri
 
 
