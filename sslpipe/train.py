@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from .core.schema import check, non_negative, one_of, positive
-from .data.loader import to_device
+from .data.loader import batch_len, to_device
 from .core.errors import DataError
 from .core.io import load_torch, save_torch
 from .core.runtime import check_device
@@ -229,8 +229,8 @@ def fit_gradient(
         sched.step()
         method.on_step_end(step)
         loss_value = loss.item()
-        seen += x.shape[0]
-        seen_log += x.shape[0]
+        seen += batch_len(x)
+        seen_log += batch_len(x)
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
             now = time.perf_counter()

@@ -20,23 +20,29 @@ from ..core.errors import DataError
 from .shards import shard_urls
 
 
-def _decode(sample: dict) -> tuple[np.ndarray, np.ndarray]:
+IMAGE_ENTRIES = ("images.npy", "targets.npy")
+
+
+def _decode(sample: dict, names: tuple[str, ...] = IMAGE_ENTRIES) -> tuple[np.ndarray, ...]:
     try:
-        images = np.load(io.BytesIO(sample["images.npy"]), allow_pickle=False)
-        targets = np.load(io.BytesIO(sample["targets.npy"]), allow_pickle=False)
+        return tuple(np.load(io.BytesIO(sample[n]), allow_pickle=False) for n in names)
     except (KeyError, ValueError, OSError) as e:
         raise DataError(f"bad record {sample.get('__key__')!r} in {sample.get('__url__')}: {e}. Fix: rebuild the shards.") from None
-    return images, targets
+
+
+def iter_records(urls: list[str], names: tuple[str, ...]) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield the arrays stored under ``names`` in each record of the shards in ``urls``, in order."""
+    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples())
+    try:
+        for sample in pipeline:
+            yield _decode(sample, names)
+    except (tarfile.TarError, OSError) as e:
+        raise DataError(f"cannot read shards {urls}: {e}. Fix: rebuild the shards.") from None
 
 
 def iter_chunks(urls: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (images, targets) chunks of the shards in ``urls``, in order."""
-    pipeline = wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples())
-    try:
-        for sample in pipeline:
-            yield _decode(sample)
-    except (tarfile.TarError, OSError) as e:
-        raise DataError(f"cannot read shards {urls}: {e}. Fix: rebuild the shards.") from None
+    return iter_records(urls, IMAGE_ENTRIES)
 
 
 def load_split(shard_dir: str | Path, manifest: dict, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -82,11 +88,19 @@ def _emit(buffer, carry, batch_size, rng):
     return pool[n_full:] if n_full < len(pool) else None
 
 
-def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 batch -> float [0, 1] on ``device`` (pinned, non-blocking copy on CUDA)."""
-    t = torch.from_numpy(batch)
+def to_device(batch, device: torch.device):
+    """uint8 image batch -> float [0, 1] on ``device`` (pinned, non-blocking copy on CUDA); a dict of integer arrays (token batches) -> int64 tensors."""
+    if isinstance(batch, dict):
+        return {k: _move(torch.from_numpy(v).long(), device) for k, v in batch.items()}
+    return _move(torch.from_numpy(batch), device).float().div_(255.0)
+
+
+def batch_len(batch) -> int:
+    """Examples in a batch: images, or the first array of a token batch."""
+    return len(next(iter(batch.values()))) if isinstance(batch, dict) else batch.shape[0]
+
+
+def _move(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
-        t = t.pin_memory().to(device, non_blocking=True)
-    else:
-        t = t.to(device)
-    return t.float().div_(255.0)
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)

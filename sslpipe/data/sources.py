@@ -1,5 +1,9 @@
 """The data-source contract: generate labelled uint8 images per split, and render factors.
 
+Sources of another modality (``modality = "text"``: token-id splits, see ``data/text.py``)
+override :meth:`DataSource.records` and :meth:`DataSource.manifest_fields`, which is all the
+shard writer needs.
+
 A source is registered by name (``@SOURCES.register("dsprites")``) and configured by
 its ``Params`` dataclass (the ``data.<name>`` section of params.yaml).  Sources with
 ground-truth factors also ``render`` any factor combination, which the sampling-based
@@ -12,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DataError
 from ..core.schema import check, positive
 from ..core.registry import Registry
 
@@ -57,6 +61,8 @@ class Split:
 class DataSource:
     name: ClassVar[str]
     Params: ClassVar[type] = SourceParams
+    #: what a record holds: "image" (uint8 image chunks) or "text" (token-id chunks)
+    modality: ClassVar[str] = "image"
 
     def __init__(self, params, seed: int):
         self.params = params
@@ -91,6 +97,27 @@ class DataSource:
     def split_sizes(self) -> dict[str, int]:
         p = self.params
         return {"train": p.n_train, "val": p.n_val, "test": p.n_test}
+
+    # --- what the shard writer stores ------------------------------------------
+    def records(self, split: str):
+        """(record entries, sample count) per WebDataset record: chunks of ``chunk_size`` images with their targets."""
+        s = self.split(split)
+        if s.images.dtype != np.uint8 or s.images.ndim != 4:
+            raise DataError(f"dataset {self.name!r}: split {split} must be uint8 [N, C, R, R], got {s.images.dtype} {s.images.shape}")
+        n, size = len(s.images), self.params.chunk_size
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            yield {"images.npy": s.images[start:stop], "targets.npy": s.targets[start:stop]}, stop - start
+
+    def manifest_fields(self) -> dict:
+        """The source's part of manifest.json (between ``params`` and ``splits``)."""
+        import dataclasses
+
+        return {"info": dataclasses.asdict(self.info())}
+
+    def split_summary(self, split: str) -> dict:
+        """Extra per-split manifest entries beside ``count`` (e.g. sentences of a text split)."""
+        return {}
 
 
 def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
