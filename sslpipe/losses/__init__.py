@@ -4,3 +4,4 @@ One module per family; everything is re-exported here (``from sslpipe.losses imp
 """
 from .contrastive import *  # noqa: F401,F403
 from .vae import *  # noqa: F401,F403
+from .word2vec import *  # noqa: F401,F403
