@@ -88,6 +88,8 @@ class Method(nn.Module):
     trainable: ClassVar[bool] = True
     #: how many training images ``fit`` wants (non-gradient baselines)
     fit_samples: ClassVar[int] = 0
+    #: the data it trains on: "image" or "text" (``"any"``: both, e.g. random_init)
+    modality: ClassVar[str] = "image"
 
     def __init__(self, params, ctx: MethodContext):
         super().__init__()
@@ -101,6 +103,9 @@ class Method(nn.Module):
     @classmethod
     def incompatible(cls, source_cls, source_params) -> str | None:
         """Why this method cannot run on a dataset, or None (checked before any work)."""
+        source_modality = getattr(source_cls, "modality", "image")
+        if cls.modality not in ("any", source_modality):
+            return f"it is a method for {cls.modality} data and this dataset is {source_modality}."
         if cls.needs_color and source_cls.channels(source_params) < 3:
             return "it needs colour images and this dataset is grey."
         return None
