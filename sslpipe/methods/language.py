@@ -112,8 +112,8 @@ class Word2VecParams(TextMethodParams):
     noise_power: float = check(0.75, in_range(0.0, 1.0), help="noise distribution ~ count^noise_power (0.75 in the paper).")
     sample: float = check(1e-3, non_negative, help="subsampling threshold t (0 = keep every word).")
     sample_formula: str = check("paper", one_of("paper", "word2vec"), help="paper: keep sqrt(t/f); word2vec: the C code's (sqrt(f/t)+1) t/f.")
-    batch_size: int | None = check(1024, positive, help="examples per step.")
-    lr: float | None = check(0.005, positive)
+    batch_size: int | None = check(512, positive, help="examples per step.")
+    lr: float | None = check(0.02, positive)
 
     def validate(self, key: str) -> None:
         if self.negative == 0 and not self.hs:
