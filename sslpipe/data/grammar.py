@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import ConfigError, check, in_range, positive
+from ..core.errors import ConfigError
+from ..core.schema import check, in_range, positive
 from .sources import SOURCES, SPLITS
 from .text import EOS, EOS_ID, TextInfo, TextParams, TextSource, TokenSplit
 

@@ -28,8 +28,9 @@ from typing import ClassVar, Iterable
 
 import numpy as np
 
-from ..config import ConfigError, check, in_range, one_of, positive
-from ..errors import DataError
+from ..core.errors import ConfigError
+from ..core.schema import check, in_range, one_of, positive
+from ..core.errors import DataError
 from .sources import SOURCES, SPLITS, DataSource
 
 EOS, UNK = "</s>", "<unk>"

@@ -26,8 +26,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import DataError
-from ..registry import Registry
+from ..core.errors import DataError
+from ..core.registry import Registry
 from .loader import iter_records
 from .shards import shard_urls
 from .text import EOS_ID

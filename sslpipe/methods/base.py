@@ -97,7 +97,11 @@ class Method(nn.Module):
         self.ctx = ctx
         self._momentum_pairs: list[tuple[nn.Module, nn.Module]] = []
         self.auxiliaries: dict[str, Auxiliary] = {}
-        self.encoder = ctx.make_backbone()
+        self.encoder = self.build_encoder(ctx)
+
+    def build_encoder(self, ctx) -> nn.Module | None:
+        """The representation network: the shared image backbone (text methods hold their own tables)."""
+        return ctx.make_backbone()
 
     # --- validation -----------------------------------------------------------
     @classmethod

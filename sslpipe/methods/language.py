@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..augment.tokens import IGNORE, bert_mask
-from ..config import ConfigError, check, in_range, non_negative, one_of, positive
+from ..core.errors import ConfigError
+from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..data.text import EOS_ID, keep_probability
 from ..losses.word2vec import (hierarchical_softmax_loss, huffman_tree, negative_sampling_loss, noise_distribution,
                                sample_negatives)
@@ -73,10 +74,8 @@ class TextMethod(Method):
     #: scores text with ``nll`` (perplexity is reported)
     is_language_model: ClassVar[bool] = False
 
-    def __init__(self, params, ctx: TextContext):
-        nn.Module.__init__(self)
-        self.params = params
-        self.ctx = ctx
+    def build_encoder(self, ctx):
+        return None
 
     # --- training stream ------------------------------------------------------------
     def stream_options(self) -> dict:

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sslpipe.config import ConfigError, build
+from sslpipe.core.errors import ConfigError
+from sslpipe.core.schema import build
 from sslpipe.data.grammar import CATEGORIES, POS, RELATIONS, GrammarCorpus, GrammarParams
 from sslpipe.data.text import EOS_ID
 

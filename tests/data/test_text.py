@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sslpipe.config import ConfigError, build
+from sslpipe.core.errors import ConfigError
+from sslpipe.core.schema import build
 from sslpipe.data.shards import read_manifest, verify_shards, write_shards
 from sslpipe.data.sources import SOURCES
 from sslpipe.data.text import (EOS_ID, build_vocab, keep_probability, read_analogies, read_similarity, sentence_chunks,

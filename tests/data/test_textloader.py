@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sslpipe.config import build
+from sslpipe.core.schema import build
 from sslpipe.data.grammar import GrammarCorpus, GrammarParams
 from sslpipe.data.shards import write_shards
 from sslpipe.data.text import EOS_ID, keep_probability

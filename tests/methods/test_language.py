@@ -3,14 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from sslpipe.config import ConfigError, TrainConfig, build
+from sslpipe.core.errors import ConfigError
+from sslpipe.core.runtime import seed_everything
+from sslpipe.core.schema import build
 from sslpipe.data.grammar import GrammarCorpus, GrammarParams
 from sslpipe.data.shards import write_shards
 from sslpipe.data.textloader import count_examples, load_tokens, make_examples, text_batches
 from sslpipe.evaluate import words as W
 from sslpipe.methods.base import METHODS
 from sslpipe.methods.language import TextContext
-from sslpipe.train import fit_gradient, seed_everything
+from sslpipe.train import TrainConfig, fit_gradient
 
 LANGUAGE = ["skipgram", "cbow", "ngram_lm", "masked_lm", "word2vec_gensim"]
 THREADS = torch.get_num_threads()
