@@ -14,8 +14,7 @@ import torch
 from .core.errors import ConfigError, DataError
 from .core.io import load_torch, save_torch
 from .core.schema import build, unrecorded
-from .models.backbones import BackboneConfig
-from .methods.base import METHODS, Method, MethodContext
+from .methods.base import CONTEXTS, METHODS, Method
 
 
 def save_method(path: str | Path, method: Method, **meta) -> None:
@@ -23,7 +22,7 @@ def save_method(path: str | Path, method: Method, **meta) -> None:
     save_torch(path, {
         "method": method.name,
         "params": dataclasses.asdict(method.params),
-        "context": {"channels": ctx.channels, "resolution": ctx.resolution, "backbone": dataclasses.asdict(ctx.backbone), "seed": ctx.seed},
+        "context": {"modality": ctx.modality, **ctx.to_data()},
         "state_dict": method.state_dict(),
         "extra_state": method.extra_state(),
         **meta,
@@ -42,8 +41,7 @@ def load_method(path: str | Path, device: torch.device | str = "cpu") -> Method:
         c = ck["context"]
         with unrecorded():  # the model file's own settings, not params.yaml's
             params = build(cls.Params, ck["params"], f"methods.{ck['method']}")
-            backbone = build(BackboneConfig, c["backbone"], "backbone")
-        ctx = MethodContext(c["channels"], c["resolution"], backbone, c["seed"])
+        ctx = CONTEXTS.get(c.get("modality", "image")).from_data(c)  # files without one predate text data
         method = cls(params, ctx)
         method.load_state_dict(ck["state_dict"])
         method.load_extra_state(ck["extra_state"])

@@ -79,16 +79,27 @@ def mlflow_store(tmp_path, monkeypatch):
 
 
 # --- small methods, subprocesses and hostile files, shared by the reliability tests ---------
-def tiny_method(name: str, resolution: int = 32, **params):
-    """A registered method at a tiny size (conv width 8, depth 2, 4-d code) with its committed params.yaml block."""
+def tiny_context(modality: str = "image", channels: int = 1, resolution: int = 32):
+    """The smallest context of a modality: a 4-d conv code on images, a 40-word vocabulary on text."""
+    from sslpipe.methods.base import MethodContext
+    from sslpipe.methods.language import TextContext
+    from sslpipe.models.backbones import BackboneConfig
+
+    make = {"image": lambda: MethodContext(channels, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0),
+            "text": lambda: TextContext([200] + [120 // (1 + i // 3) for i in range(39)], seed=0)}
+    return make[modality]()
+
+
+def tiny_method(name: str, resolution: int = 32, modality: str | None = None, **params):
+    """A registered method at a tiny size with its committed params.yaml block (``modality`` picks random_init's data)."""
     from sslpipe.config import load_raw
     from sslpipe.core.schema import build
-    from sslpipe.methods.base import METHODS, MethodContext
-    from sslpipe.models.backbones import BackboneConfig
+    from sslpipe.methods.base import METHODS
 
     cls = METHODS.get(name)
     block = {**(load_raw(ROOT / "params.yaml")["methods"].get(name) or {}), **params}
-    ctx = MethodContext(3 if cls.needs_color else 1, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0)
+    modality = modality or (cls.modality if cls.modality != "any" else "image")
+    ctx = tiny_context(modality, 3 if cls.needs_color else 1, resolution)
     return cls(build(cls.Params, block, f"methods.{name}"), ctx)
 
 
@@ -97,6 +108,35 @@ def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int 
     rng = np.random.default_rng(seed)
     while True:
         yield rng.integers(0, 256, (batch, channels, resolution, resolution), dtype=np.uint8)
+
+
+def tiny_tokens(vocab_size: int, n: int = 400, seed: int = 0) -> np.ndarray:
+    """A seeded int32 token stream of sentences of 3 to 8 words, each ended by </s> (id 0)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        out += list(rng.integers(1, vocab_size, rng.integers(3, 9))) + [0]
+    return np.asarray(out, dtype=np.int32)
+
+
+def token_stream(method, batch: int = 8, seed: int = 0):
+    """An endless seeded stream of a text method's example batches (what the token loader yields)."""
+    from sslpipe.data.textloader import make_examples
+
+    rng = np.random.default_rng(seed)
+    while True:
+        ex = make_examples(method.stream, tiny_tokens(method.ctx.vocab_size, seed=int(rng.integers(1 << 30))), rng, **method.stream_options())
+        yield {k: v[:batch] for k, v in ex.items()}
+
+
+def method_inputs(method):
+    """(training stream, fit input, encoder input) of a method's modality: images, or token ids."""
+    import torch
+
+    if method.ctx.modality == "text":
+        return token_stream(method), tiny_tokens(method.ctx.vocab_size), torch.tensor([[3, 5, 1, 2, -1]])
+    ch = method.ctx.channels
+    return image_stream(ch), torch.rand(64, ch, 32, 32), torch.rand(4, ch, 32, 32)
 
 
 def python_env(**extra: str) -> dict:

@@ -10,26 +10,27 @@ from sslpipe.train import TrainConfig
 from sslpipe.core.errors import DataError
 from sslpipe.methods.base import METHODS
 from sslpipe.train import fit_gradient
-from tests.conftest import image_stream, tiny_method, write_crafted_torch_file
+from tests.conftest import method_inputs, tiny_method, write_crafted_torch_file
 
 
 def _trained(name: str, tmp_path, **params):
     """A tiny method after two steps of the shared loop (optimizer, momentum and auxiliary state filled in)."""
     torch.manual_seed(0)
     method = tiny_method(name, **params)
+    stream, fit_input, _ = method_inputs(method)
     if method.trainable:
         cfg = TrainConfig(batch_size=8, steps=4, log_every=1, checkpoint_every=1, warmup_steps=0, threads=1)
-        fit_gradient(method, cfg, image_stream(method.ctx.channels), torch.device("cpu"),
-                     resume_path=tmp_path / "resume.pt", resume_key="k", stop_after=2)
+        fit_gradient(method, cfg, stream, torch.device("cpu"), resume_path=tmp_path / "resume.pt", resume_key="k", stop_after=2)
     elif method.fit_samples:
-        method.fit(torch.rand(64, method.ctx.channels, 32, 32))
+        method.fit(fit_input)
     return method
 
 
-CASES = [(m, {}) for m in METHODS.names()] + [("inpainting", {"adversarial_weight": 0.001})]
+CASES = ([(m, {}) for m in METHODS.names()] + [("inpainting", {"adversarial_weight": 0.001})]
+         + [("random_init", {"modality": "text"})])
 
 
-@pytest.mark.parametrize("name,params", CASES, ids=[m + ("-adversarial" if p else "") for m, p in CASES])
+@pytest.mark.parametrize("name,params", CASES, ids=[m + "".join(f"-{v}" if k == "modality" else "-adversarial" for k, v in p.items()) for m, p in CASES])
 def test_every_method_saves_and_loads_as_plain_data(tmp_path, name, params):
     method = _trained(name, tmp_path, **params)
     path = tmp_path / "models" / "toy" / name / "model.pt"
@@ -40,8 +41,10 @@ def test_every_method_saves_and_loads_as_plain_data(tmp_path, name, params):
     loaded = load_method(path)
     for (k, a), b in zip(method.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
-    x = torch.rand(4, method.ctx.channels, 32, 32)
-    assert torch.equal(method.eval().encode(x), loaded.encode(x))
+    assert type(loaded.ctx) is type(method.ctx) and loaded.ctx == method.ctx  # the text context (counts) too
+    x = method_inputs(method)[2]
+    with torch.no_grad():
+        assert torch.equal(method.eval().encode(x), loaded.encode(x))
 
 
 def test_a_crafted_model_file_runs_no_code(tmp_path):

@@ -14,18 +14,21 @@ Both are updated by ``on_step_end``, after the shared optimizer step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
 import torch
 from torch import nn
 
-from ..core.schema import check, non_negative, positive
+from ..core.schema import build, check, non_negative, positive, unrecorded
 from ..models.backbones import BackboneConfig
 from ..models.backbones import build_backbone
 from ..core.registry import Registry
 
 METHODS: Registry[type["Method"]] = Registry("method")
+#: method contexts by the modality of the data they describe (a model file names its context's)
+CONTEXTS: Registry[type] = Registry("method context")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class MethodParams:
     steps: int | None = check(None, non_negative, help="training steps of this method (overrides train.steps).")
     lr: float | None = check(None, positive, help="use a positive learning rate such as 0.001.")
     batch_size: int | None = check(None, positive, help="use a batch size of at least 1.")
+    threads: int | None = check(None, positive, help="CPU threads of this method's training (overrides train.threads).")
 
 
 def budget_steps(n: int):
@@ -42,14 +46,16 @@ def budget_steps(n: int):
     return check(n, non_negative, help="training steps of this method (overrides train.steps); default is about 12 s on 2 CPU cores.")
 
 
+@CONTEXTS.register("image")
 @dataclass
 class MethodContext:
-    """What a method may know about its data and the shared architecture."""
+    """What a method may know about its images and the shared architecture."""
 
     channels: int
     resolution: int
     backbone: BackboneConfig
     seed: int = 0
+    modality: ClassVar[str] = "image"
 
     @property
     def code_dim(self) -> int:
@@ -57,6 +63,16 @@ class MethodContext:
 
     def make_backbone(self, in_channels: int | None = None, code_dim: int | None = None) -> nn.Module:
         return build_backbone(self.backbone, in_channels or self.channels, self.resolution, code_dim)
+
+    def to_data(self) -> dict:
+        """Plain data for a model file (see :meth:`from_data`)."""
+        return {"channels": self.channels, "resolution": self.resolution, "backbone": dataclasses.asdict(self.backbone), "seed": self.seed}
+
+    @classmethod
+    def from_data(cls, d: dict) -> "MethodContext":
+        with unrecorded():  # the model file's own backbone, not params.yaml's
+            backbone = build(BackboneConfig, d["backbone"], "backbone")
+        return cls(d["channels"], d["resolution"], backbone, d["seed"])
 
 
 @torch.no_grad()
