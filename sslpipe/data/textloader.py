@@ -183,3 +183,12 @@ def count_examples(shard_dir: str | Path, manifest: dict, kind: str, options: di
     rng = np.random.default_rng(seed)
     return sum(len(next(iter(make_examples(kind, t, rng, **options).values())))
                for (t,) in iter_records(shard_urls(shard_dir, manifest, split), TOKEN_ENTRIES))
+
+
+def first_sentences(tokens: np.ndarray, limit: int) -> np.ndarray:
+    """The whole sentences among the first ``limit`` tokens (at least the first sentence)."""
+    ends = np.flatnonzero(tokens[:limit] == EOS_ID)
+    if len(ends):
+        return tokens[:ends[-1] + 1]
+    first = np.flatnonzero(tokens == EOS_ID)
+    return tokens[:first[0] + 1] if len(first) else tokens[:0]

@@ -18,6 +18,8 @@ class EmbedConfig:
     n_train: int = check(3000, positive, help="training-split images embedded for probes and metrics (the low-shot probes use at most this many labels).")
     n_test: int = check(1000, positive, help="test-split images embedded for probes and metrics.")
     batch_size: int = check(512, positive)
+    train_tokens: int = check(100000, positive, help="text: training-split tokens (whole sentences) encoded in context; a contextual method's word vectors are their means over these.")
+    probe_tokens: int = check(10000, positive, help="text: tokens of the training and of the test split kept for the per-token probes.")
 
 
 @dataclass

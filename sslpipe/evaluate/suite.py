@@ -11,6 +11,8 @@ from .embeddings import Embeddings
 
 
 def focus_target(emb: Embeddings, cfg: EvaluateConfig) -> str:
+    if not emb.target_names:
+        return ""  # word embeddings: the text metrics name the word tags they read
     if cfg.focus_target != "auto":
         if cfg.focus_target not in emb.target_names:
             raise ConfigError("evaluate.focus_target", f"{cfg.focus_target!r} is not a target of this dataset.",
@@ -20,10 +22,10 @@ def focus_target(emb: Embeddings, cfg: EvaluateConfig) -> str:
 
 
 def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context) -> dict[str, float]:
-    """Every registered metric that applies to this context, with its ``evaluate.metrics`` settings."""
+    """Every registered metric of the embeddings' modality that applies to this context, with its ``evaluate.metrics`` settings."""
     ctx = EvalContext(emb, seed, focus_target(emb, cfg), n_boot=cfg.bootstrap, **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():
-        if m.applies(ctx):
+        if m.modality == ctx.modality and m.applies(ctx):
             out.update(m(ctx, cfg.metrics.get(m.name)))
     return out

@@ -5,14 +5,19 @@ covers), analogy accuracy by 3CosAdd (Mikolov et al. 2013c) and 3CosMul (Levy & 
 2014), nearest-neighbour lists, k-means NMI against categories; extrinsic: linear probes
 (part of speech, semantic category) on word vectors and per token on contextual vectors;
 and perplexity for language models (Bengio et al. 2003), with the unigram model as the
-reference a language model must beat.
+reference a language model must beat.  The registered metrics at the end evaluate a text
+encoder's :class:`~sslpipe.evaluate.embeddings.WordEmbeddings` against the lists and tags of
+its dataset's manifest.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.schema import check, in_range, positive
+from .base import EvalContext, metric
 from .clustering import kmeans_scores
 from .probes import linear_probe
 
@@ -155,3 +160,116 @@ def embedding_map(vectors: np.ndarray, seed: int = 0, method: str = "tsne") -> n
     from sklearn.manifold import TSNE
 
     return TSNE(2, perplexity=min(30.0, (len(u) - 1) / 3), init="pca", metric="cosine", random_state=seed).fit_transform(u)
+
+
+# --- registered metrics of word embeddings (text datasets) ---------------------------------
+def _has(name: str):
+    """The metric applies when the dataset's ``info`` has a non-empty ``name`` (analogies, similarity, tags)."""
+    return lambda ctx: bool(ctx.info.get(name))
+
+
+def word_index(info: dict) -> dict[str, int]:
+    return {w: i for i, w in enumerate(info["vocab"])}
+
+
+@dataclass
+class AnalogyParams:
+    eps: float = check(1e-3, positive, help="3CosMul's offset in the denominator (Levy & Goldberg 2014).")
+
+
+@metric("analogy", Params=AnalogyParams, modality="text", applies=_has("analogies"), columns=("analogy/add", "analogy/mul"),
+        keys="analogy/add, analogy/mul (every question), analogy/add/<relation or section>, analogy/coverage (share of the list in the vocabulary)",
+        paper="3CosAdd: Mikolov et al. (2013c); 3CosMul: Levy & Goldberg (2014)")
+def analogy(ctx: EvalContext, p: AnalogyParams) -> dict[str, float]:
+    """Analogy accuracy a : b :: c : ? by 3CosAdd and 3CosMul over the word vectors, the question words excluded."""
+    info, v = ctx.info, ctx.emb.word_vectors
+    idx = word_index(info)
+    sections = {s: np.array([[idx[w] for w in q] for q in qs]) for s, qs in info["analogies"].items()}
+    q = np.concatenate(list(sections.values()))
+    hit_add = analogy_predictions(v, q, "add") == q[:, 3]
+    hit_mul = analogy_predictions(v, q, "mul", eps=p.eps) == q[:, 3]
+    out = {"analogy/add": float(hit_add.mean()), "analogy/mul": float(hit_mul.mean()),
+           "analogy/coverage": len(q) / max(info.get("analogy_total") or len(q), 1)}
+    ends = np.cumsum([len(x) for x in sections.values()])
+    for s, a, b in zip(sections, np.concatenate([[0], ends[:-1]]), ends):
+        out[f"analogy/add/{s}"] = float(hit_add[a:b].mean())
+    return out
+
+
+@metric("similarity", modality="text", applies=_has("similarity"), columns=("similarity/spearman",),
+        keys="similarity/spearman, similarity/coverage (share of the pairs in the vocabulary)",
+        paper="Spearman's rho of cosines vs graded scores (Finkelstein et al. 2002)")
+def similarity(ctx: EvalContext, p) -> dict[str, float]:
+    """Spearman correlation between the cosine of each word pair and its score."""
+    info = ctx.info
+    r = similarity_spearman(ctx.emb.word_vectors, word_index(info), info["similarity"], total=info.get("similarity_total") or None)
+    return {"similarity/spearman": r["spearman"], "similarity/coverage": r["coverage"]}
+
+
+@dataclass
+class WordProbeParams:
+    test_fraction: float = check(0.5, in_range(0.0, 1.0, lo_open=True, hi_open=True), help="share of each tag's words held out for testing.")
+    max_iter: int = check(1000, positive, help="iterations of the logistic regression.")
+
+
+@metric("word_probe", Params=WordProbeParams, modality="text", applies=_has("tags"), columns=("probe/pos", "probe/category"),
+        keys="probe/<tag> for every word tag (pos, category): split by word", paper="linear probing of word vectors (Köhn 2015)")
+def word_probe_metric(ctx: EvalContext, p: WordProbeParams) -> dict[str, float]:
+    """Logistic-regression accuracy of each word tag from word vectors, tested on words it was not trained on."""
+    v = ctx.emb.word_vectors
+    return {f"probe/{t}": word_probe(v, np.asarray(labels), p.test_fraction, ctx.seed, p.max_iter) for t, labels in ctx.info["tags"].items()}
+
+
+@dataclass
+class TokenProbeParams:
+    max_iter: int = check(1000, positive, help="iterations of the logistic regression.")
+
+
+@metric("token_probe", Params=TokenProbeParams, modality="text", applies=_has("tags"), columns=("token_probe/pos",),
+        keys="token_probe/<tag> for every word tag: per token, training-split tokens -> test-split tokens",
+        paper="probing contextual representations per token (Tenney et al. 2019)")
+def token_probe_metric(ctx: EvalContext, p: TokenProbeParams) -> dict[str, float]:
+    """Logistic-regression accuracy of each tag per token from the token vectors in context (a static method's are its word vectors)."""
+    e = ctx.emb
+    out = {}
+    for t, labels in ctx.info["tags"].items():
+        labels = np.asarray(labels)
+        out[f"token_probe/{t}"] = token_probe(e.train_z, labels[e.train_ids], e.test_z, labels[e.test_ids], ctx.seed, p.max_iter)
+    return out
+
+
+@dataclass
+class WordKMeansParams:
+    n_init: int = check(3, positive, help="k-means restarts.")
+
+
+@metric("word_kmeans", Params=WordKMeansParams, modality="text", applies=_has("tags"), columns=("kmeans/nmi/category",),
+        keys="kmeans/<nmi|ari>/<tag>: k-means (k = number of tag values) on the unit vectors of tagged words",
+        paper="k-means clustering of word vectors (NMI, ARI)")
+def word_kmeans(ctx: EvalContext, p: WordKMeansParams) -> dict[str, float]:
+    """Does k-means on the word vectors recover each word tag?"""
+    v = unit_rows(ctx.emb.word_vectors)
+    out = {}
+    for t, labels in ctx.info["tags"].items():
+        labels = np.asarray(labels)
+        keep = labels >= 0
+        out.update({f"kmeans/{k}/{t}": x for k, x in kmeans_scores(v[keep], labels[keep], seed=ctx.seed, n_init=p.n_init).items()})
+    return out
+
+
+@dataclass
+class PerplexityParams:
+    alpha: float = check(1.0, positive, help="add-alpha smoothing of the unigram reference.")
+
+
+@metric("perplexity", Params=PerplexityParams, modality="text", applies=lambda ctx: getattr(ctx.method, "is_language_model", False),
+        columns=("perplexity", "perplexity/unigram"),
+        keys="perplexity (language models, test split), perplexity/unigram (the add-one unigram model of the training counts on the same tokens)",
+        paper="Bengio et al. (2003)")
+def perplexity_metric(ctx: EvalContext, p: PerplexityParams) -> dict[str, float]:
+    """Test-split perplexity of a language model, and of the unigram model it must beat."""
+    from ..data.textloader import load_tokens
+
+    tokens = load_tokens(ctx.shard_dir, ctx.manifest, "test")
+    nll, targets = ctx.method.score(tokens, device=ctx.device)
+    return {"perplexity": perplexity(nll, len(targets)), "perplexity/unigram": unigram_perplexity(np.asarray(ctx.info["counts"]), targets, p.alpha)}

@@ -6,7 +6,8 @@ representation is a word-vector table (``word_vectors() -> [V, D]``) and, per to
 ``encode(tokens) = encode_tokens(tokens) -> [B, T, D]`` (the word's vector for the static
 methods, the Transformer's output for ``masked_lm``, whose word vectors are the mean of its
 contextual vectors over a word's occurrences: ``contextual = True``).  Language
-models (``ngram_lm``) also score text: ``nll(batch) -> (summed -log p, tokens)``.
+models (``ngram_lm``) also score text: ``nll(batch) -> (summed -log p, tokens)`` and
+``score(tokens) -> (summed -log p, targets)`` over a stream of whole sentences.
 
 Training length is in epochs (``epochs``) unless ``steps`` is set: ``train_steps`` turns
 the examples of one pass over the training split into optimizer steps.
@@ -26,6 +27,7 @@ from ..augment.tokens import IGNORE, bert_mask
 from ..core.errors import ConfigError
 from ..core.schema import check, in_range, non_negative, one_of, positive
 from ..data.text import EOS_ID, keep_probability
+from ..data.textloader import make_examples
 from ..losses.word2vec import (hierarchical_softmax_loss, huffman_tree, negative_sampling_loss, noise_distribution,
                                sample_negatives)
 from ..models.vit import heads_for, transformer_blocks
@@ -113,6 +115,26 @@ class TextMethod(Method):
         """Per-token vectors [B, T, D] of sentences [B, T] (-1 = padding, given a zero vector)."""
         out = self.word_vectors()[tokens.clamp(min=0)]
         return out * (tokens >= 0)[..., None].to(out.dtype)
+
+    #: tokens per row when a token stream is encoded (a contextual model's own window)
+    row_length: ClassVar[int] = 32
+
+    @torch.no_grad()
+    def encode_stream(self, tokens: np.ndarray, batch_size: int = 512, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+        """The words of a token stream (``</s>`` left out) and their vectors in context: ids [N], float32 [N, D].
+
+        Each sentence is encoded alone, as rows of ``row_length`` tokens (``sequence`` examples).
+        """
+        rows = make_examples("sequence", np.asarray(tokens), None, seq_len=self.row_length)["tokens"]
+        ids, out = [], []
+        for start in range(0, len(rows), batch_size):
+            r = rows[start:start + batch_size]
+            z = self.encode_tokens(torch.as_tensor(r, device=device)).float().cpu().numpy()
+            ids.append(r[r >= 0])
+            out.append(z[r >= 0])
+        if not ids:
+            return np.zeros(0, np.int64), np.zeros((0, self.params.dim), np.float32)
+        return np.concatenate(ids), np.concatenate(out)
 
 
 # --- word2vec: skip-gram and CBOW ---------------------------------------------------------
@@ -246,6 +268,15 @@ class NGramLM(TextMethod):
     def nll(self, batch) -> tuple[float, int]:
         return F.cross_entropy(self.logits(batch["context"]), batch["target"], reduction="sum").item(), len(batch["target"])
 
+    @torch.no_grad()
+    def score(self, tokens: np.ndarray, batch_size: int = 4096, device="cpu") -> tuple[float, np.ndarray]:
+        """Summed -log p (natural log) of every token of a stream of whole sentences (each ``</s>`` too), and those targets."""
+        ex = make_examples("ngram", np.asarray(tokens), None, **self.stream_options())
+        total = 0.0
+        for start in range(0, len(ex["target"]), batch_size):
+            total += self.nll({k: torch.as_tensor(v[start:start + batch_size], device=device) for k, v in ex.items()})[0]
+        return total, ex["target"]
+
     def word_vectors(self):
         return self.features.weight
 
@@ -306,6 +337,10 @@ class MaskedLM(TextMethod):
 
     def stream_options(self):
         return {"seq_len": self.params.seq_len}
+
+    @property
+    def row_length(self) -> int:
+        return self.params.seq_len
 
     def encode_inputs(self, inputs: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         x = self.embed(inputs) + self.positions[: inputs.shape[1]]

@@ -8,7 +8,7 @@ from sslpipe.core.schema import build
 from sslpipe.data.grammar import GrammarCorpus, GrammarParams
 from sslpipe.data.shards import write_shards
 from sslpipe.data.text import EOS_ID, keep_probability
-from sslpipe.data.textloader import count_examples, load_tokens, make_examples, text_batches
+from sslpipe.data.textloader import count_examples, first_sentences, load_tokens, make_examples, text_batches
 
 TOKENS = np.array([3, 4, 5, 6, 0, 7, 8, 0, 9, 3, 4, 5, 6, 7, 8, 0, 2, 0], dtype=np.int32)
 
@@ -61,6 +61,13 @@ def test_ngram_contexts_stay_in_their_sentence():
 def test_sentence_rows_pad_and_continue_long_sentences():
     got = make_examples("sequence", TOKENS, None, seq_len=4)["tokens"].tolist()
     assert got == [[3, 4, 5, 6], [7, 8, -1, -1], [9, 3, 4, 5], [6, 7, 8, -1], [2, -1, -1, -1]]
+
+
+def test_first_sentences_cut_at_a_sentence_end():
+    assert first_sentences(TOKENS, 8).tolist() == TOKENS[:8].tolist()  # two whole sentences
+    assert first_sentences(TOKENS, 10).tolist() == TOKENS[:8].tolist()
+    assert first_sentences(TOKENS, 2).tolist() == TOKENS[:5].tolist()  # at least the first sentence
+    assert first_sentences(TOKENS, 100).tolist() == TOKENS.tolist()
 
 
 def test_subsampling_keeps_each_word_with_the_formula_probability():

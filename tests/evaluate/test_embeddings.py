@@ -41,3 +41,20 @@ def test_a_damaged_embeddings_file_names_the_stage_to_rerun(tmp_path, damage):
         Embeddings.load(path)
     msg = str(e.value)
     assert "\n" not in msg and str(path) in msg and "dvc repro -f embed@dsprites-simclr" in msg
+
+
+def test_word_embeddings_round_trip_and_either_kind_loads_by_its_file(tmp_path):
+    from sslpipe.evaluate.embeddings import WordEmbeddings, load_embeddings
+
+    rng = np.random.default_rng(0)
+    w = WordEmbeddings(rng.normal(size=(7, 3)).astype(np.float32), np.arange(7), np.array([1, 2]), np.ones((2, 3), np.float32),
+                       np.array([3]), np.zeros((1, 3), np.float32))
+    w.save(tmp_path / "embeddings" / "grammar" / "skipgram.npz")
+    back = load_embeddings(tmp_path / "embeddings" / "grammar" / "skipgram.npz")
+    assert isinstance(back, WordEmbeddings) and back.modality == "text"
+    assert all(np.array_equal(getattr(w, k), getattr(back, k)) for k in ("word_vectors", "word_occurrences", "train_ids", "train_z", "test_ids", "test_z"))
+    _emb().save(tmp_path / "img.npz")
+    assert "modality" not in np.load(tmp_path / "img.npz").files  # image files are as before
+    assert isinstance(load_embeddings(tmp_path / "img.npz"), Embeddings)
+    with pytest.raises(DataError, match=r"unreadable embeddings .*it holds text embeddings, not image.*Fix: "):
+        Embeddings.load(tmp_path / "embeddings" / "grammar" / "skipgram.npz")  # a text file is not image embeddings

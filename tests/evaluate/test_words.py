@@ -104,3 +104,84 @@ def test_embedding_map_is_two_dimensional():
     vec = np.random.default_rng(0).normal(size=(40, 6))
     assert W.embedding_map(vec, method="pca").shape == (40, 2)
     assert W.embedding_map(vec).shape == (40, 2)
+
+
+# --- the registered text metrics on one constructed encoder -------------------------------
+def text_context(method=None, **info):
+    """An EvalContext over the planted analogy world: 20 words, two tags, lists from ``analogy_world``."""
+    from sslpipe.evaluate.base import EvalContext
+    from sslpipe.evaluate.embeddings import WordEmbeddings
+
+    vec, q = analogy_world()
+    words = [f"w{i}" for i in range(20)]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 20, 400)
+    z = vec[ids].astype(np.float32)
+    emb = WordEmbeddings(vec.astype(np.float32), np.bincount(ids, minlength=20), ids[:200], z[:200], ids[200:], z[200:])
+    base = {"vocab": words, "counts": [10] * 20, "tags": {"form": [0] * 10 + [1] * 10}, "tag_names": {"form": ["lemma", "plural"]},
+            "analogies": {"plural": [[words[i] for i in x] for x in q]}, "analogy_total": 2 * len(q),
+            "similarity": [[words[i], words[10 + i], 1.0] for i in range(10)] + [[words[i], words[(i + 1) % 10], 0.0] for i in range(10)],
+            "similarity_total": 20}
+    return EvalContext(emb, 0, "", manifest={"info": base | info}, method=method)
+
+
+def test_text_metrics_read_the_word_vectors_and_the_manifest_lists():
+    from sslpipe.evaluate.base import METRICS
+
+    ctx = text_context()
+    a = METRICS.get("analogy")(ctx)
+    assert a["analogy/add"] == 1.0 and a["analogy/add/plural"] == 1.0 and a["analogy/coverage"] == 0.5
+    assert a["analogy/mul"] == pytest.approx(W.analogy_accuracy(ctx.emb.word_vectors, analogy_world()[1], "mul"))
+    s = METRICS.get("similarity")(ctx)
+    assert s["similarity/coverage"] == 1.0 and s["similarity/spearman"] > 0.5  # a lemma's forms are closer than two lemmas
+    assert METRICS.get("word_probe")(ctx)["probe/form"] == 1.0  # the offset is linear
+    t = METRICS.get("token_probe")(ctx)["token_probe/form"]
+    assert t == W.token_probe(ctx.emb.train_z, ctx.emb.train_ids >= 10, ctx.emb.test_z, ctx.emb.test_ids >= 10)
+    assert set(METRICS.get("word_kmeans")(ctx)) == {"kmeans/nmi/form", "kmeans/ari/form"}
+
+
+def test_text_metrics_run_only_on_text_and_only_where_their_inputs_exist():
+    from sslpipe.core.schema import build
+    from sslpipe.evaluate.config import EvaluateConfig
+    from sslpipe.evaluate.embeddings import Embeddings
+    from sslpipe.evaluate.suite import evaluate_encoder
+
+    cfg = build(EvaluateConfig, {"metrics": {"lowshot": {"sizes": [10]}}}, "evaluate")
+    ctx = text_context(analogies={}, similarity=[])
+    out = evaluate_encoder(ctx.emb, cfg, 0, manifest=ctx.manifest)
+    assert {k.split("/")[0] for k in out} == {"probe", "token_probe", "kmeans"}  # no lists: no analogy or similarity; no LM: no perplexity
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 2, (40, 1))
+    img = evaluate_encoder(Embeddings(z, y, z, y, ["shape"]), cfg, 0)
+    assert "linear/shape" in img and not any(k.startswith(("analogy", "probe/", "token_probe", "perplexity")) for k in img)
+
+
+def test_perplexity_metric_scores_the_test_split_against_the_unigram_model(tmp_path):
+    import torch
+
+    from sslpipe.core.schema import build
+    from sslpipe.data.grammar import GrammarCorpus, GrammarParams
+    from sslpipe.data.shards import write_shards
+    from sslpipe.data.textloader import load_tokens
+    from sslpipe.evaluate.base import EvalContext, METRICS
+    from sslpipe.evaluate.embeddings import WordEmbeddings
+    from sslpipe.methods.base import METHODS
+    from sslpipe.methods.language import TextContext
+
+    src = GrammarCorpus(build(GrammarParams, {"vocab_size": 200, "n_train": 300, "n_val": 10, "n_test": 50, "chunk_tokens": 256}, "g"), 0)
+    m = write_shards(src, tmp_path / "g", "grammar", log=lambda *_: None)
+    torch.manual_seed(0)
+    lm = METHODS.get("ngram_lm")(build(METHODS.get("ngram_lm").Params, {"context": 2}, "m"), TextContext.from_info(m["info"])).eval()
+    v = len(m["info"]["vocab"])
+    emb = WordEmbeddings(np.zeros((v, 2), np.float32), np.zeros(v, np.int64), *[np.zeros(0, np.int64), np.zeros((0, 2), np.float32)] * 2)
+    out = METRICS.get("perplexity")(EvalContext(emb, 0, "", method=lm, shard_dir=tmp_path / "g", manifest=m))
+    test = load_tokens(tmp_path / "g", m, "test")
+    nll = 0.0  # a loop over every token of every test sentence: the previous 2 words of its sentence, </s> before the start
+    with torch.no_grad():
+        for s in np.split(test, np.flatnonzero(test == 0)[:-1] + 1):
+            for i, w in enumerate(s):
+                ctx = [0, 0] + list(s[:i])
+                logp = torch.log_softmax(lm.logits(torch.tensor([ctx[-2:]])), 1)[0]
+                nll -= logp[w].item()
+    assert out["perplexity"] == pytest.approx(np.exp(nll / len(test)), rel=1e-5)
+    assert out["perplexity/unigram"] == pytest.approx(W.unigram_perplexity(np.array(m["info"]["counts"]), test))

@@ -81,6 +81,21 @@ def test_every_method_gives_a_finite_loss_gradients_and_its_representation(shard
             assert torch.equal(method.encode(torch.tensor([3, 5])), method.word_vectors()[[3, 5]])
 
 
+@pytest.mark.parametrize("name", ["skipgram", "masked_lm"])
+def test_encode_stream_gives_every_word_its_vector_in_its_sentence(name):
+    ctx = TextContext([10] * 20)
+    torch.manual_seed(0)
+    m = make(name, ctx, depth=1, dim=16, seq_len=4) if name == "masked_lm" else make(name, ctx, dim=16)
+    tokens = np.array([3, 4, 5, 6, 7, 0, 8, 9, 0, 3, 0], dtype=np.int32)
+    ids, z = m.eval().encode_stream(tokens, batch_size=2)
+    assert ids.tolist() == [3, 4, 5, 6, 7, 8, 9, 3] and z.shape == (8, 16) and z.dtype == np.float32
+    with torch.no_grad():  # each sentence alone, in rows of row_length tokens
+        rows = [[3, 4, 5, 6] if name == "masked_lm" else [3, 4, 5, 6, 7]]
+        first = m.encode_tokens(torch.tensor(rows))[0].numpy()
+    assert np.allclose(z[:len(rows[0])], first, atol=1e-6)
+    assert m.row_length == (4 if name == "masked_lm" else 32)
+
+
 def test_masked_lm_vectors_depend_on_context():
     ctx = TextContext([10] * 20)
     m = make("masked_lm", ctx, depth=1, dim=32).eval()

@@ -11,5 +11,6 @@ def test_word_map_has_one_series_per_category_and_other(tmp_path):
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["other", "animal", "food", "tool"]
     assert sum(len(c.get_offsets()) for c in ax.collections) == 7
+    assert [t.get_text() for t in ax.texts] == [f"w{i}" for i in range(7)]  # the words in frequency order, all under 25
     fig.savefig(tmp_path / "map.png")
     assert (tmp_path / "map.png").stat().st_size > 1000
