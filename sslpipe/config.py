@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -219,12 +219,21 @@ class Config:
             return self.backbone
         return build(BackboneConfig, {**dataclasses.asdict(self.backbone), **over}, "backbone")
 
-    def method_train(self, run: Run | str) -> TrainConfig:
-        """The training config with the method's own settings (``steps``, ``lr``, ``batch_size``, after the run's overrides) applied."""
+    def method_train(self, run: Run | str, epoch_steps: Callable[[int], int] | None = None) -> TrainConfig:
+        """The training config with the method's own settings (``steps``, ``lr``, ``batch_size``, ``threads``, after the run's overrides) applied.
+
+        ``train.step_scale`` multiplies the steps (``train.steps`` or the method's).  A method
+        trained for ``epochs`` passes over its data (text methods) passes ``epoch_steps(batch_size)``:
+        without a ``steps`` of its own it trains exactly those, unscaled (its epochs are its paper's
+        setting; the presets size the data instead).
+        """
         mp = self.method_params(run)
-        over = {k: getattr(mp, k) for k in ("steps", "lr", "batch_size") if getattr(mp, k, None) is not None}
+        over = {k: getattr(mp, k) for k in ("steps", "lr", "batch_size", "threads") if getattr(mp, k, None) is not None}
         cfg = dataclasses.replace(self.train, **over)
-        cfg.steps = max(1, round(cfg.steps * cfg.step_scale)) if cfg.steps else 0
+        if "steps" not in over and epoch_steps is not None:
+            cfg.steps = epoch_steps(cfg.batch_size)
+        else:
+            cfg.steps = max(1, round(cfg.steps * cfg.step_scale)) if cfg.steps else 0
         cfg.warmup_steps = min(cfg.warmup_steps, cfg.steps // 4)
         return cfg
 

@@ -37,7 +37,7 @@ from .methods.base import Method
 class TrainConfig:
     batch_size: int = check(256, positive, help="use a batch size of at least 1.")
     steps: int = check(450, non_negative, help="default steps of every method (methods.<name>.steps overrides); the generative family uses it.")
-    step_scale: float = check(1.0, positive, help="multiplies every method's steps (smoke preset: 0.03; paper preset: 1000).")
+    step_scale: float = check(1.0, positive, help="multiplies every method's steps (smoke preset: 0.03; paper preset: 1000); methods trained for epochs (text) are sized by their data instead.")
     lr: float = check(1e-3, positive, help="use a positive learning rate such as 0.001.")
     weight_decay: float = check(0.0, non_negative)
     optimizer: str = check("adam", one_of("adam", "adamw", "sgd"))

@@ -97,6 +97,29 @@ def test_method_step_overrides_and_scale():
     assert cfg.method_train("simclr").steps == 50
 
 
+def test_text_methods_train_their_epochs_on_one_thread_unscaled():
+    raw = with_change("train.step_scale", 0.03)
+    cfg = from_raw(raw)
+    tc = cfg.method_train("skipgram", epoch_steps=lambda batch_size: 5 * 51200 // batch_size)
+    assert (tc.steps, tc.batch_size, tc.threads, tc.lr) == (500, 512, 1, 0.02)  # the method's batch, lr and threads
+    assert tc.warmup_steps == min(raw["train"]["warmup_steps"], 500 // 4)
+    assert cfg.method_train("simclr").threads == raw["train"]["threads"]  # image methods keep train.threads
+    raw["methods"]["skipgram"] = {"steps": 100, "threads": 2}
+    tc = from_raw(raw).method_train("skipgram", epoch_steps=lambda batch_size: 10**6)
+    assert (tc.steps, tc.threads) == (3, 2)  # explicit steps are a budget: step_scale applies
+
+
+def test_a_text_method_on_an_image_dataset_is_refused_before_any_work():
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"]["dsprites-skipgram"] = {"dataset": "dsprites", "method": "skipgram"}
+    with pytest.raises(ConfigError, match=r"study.runs.dsprites-skipgram.*method for text data and this dataset is image.*Fix"):
+        from_raw(raw)
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"]["grammar-simclr"] = {"dataset": "grammar", "method": "simclr"}
+    with pytest.raises(ConfigError, match=r"study.runs.grammar-simclr.*method for image data and this dataset is text"):
+        from_raw(raw)
+
+
 def _departures(section: dict, defaults: dict, prefix: str) -> list[str]:
     """Keys of ``section`` whose value equals the default (they would only repeat the code)."""
     out = []
