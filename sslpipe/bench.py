@@ -13,6 +13,7 @@ import torch
 
 from .core import paths
 from .config import Config
+from .core.errors import DataError
 from .data.loader import iter_chunks, to_device, train_batches
 from .data.shards import shard_urls, verify_shards
 from .methods.base import MethodContext, build_method
@@ -64,6 +65,8 @@ def view_rate(method, x: torch.Tensor, repeats: int = 5) -> float | None:
 def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> None:
     shard_dir = paths.shard_dir(dataset)
     manifest = verify_shards(shard_dir, splits=("train",))
+    if manifest.get("modality", "image") != "image":
+        raise DataError(f"dataset {dataset!r} holds {manifest['modality']}; bench measures image pipelines. Fix: bench an image dataset.")
     info = manifest["info"]
     device = select_device(cfg.train.device)
     seed_everything(cfg.study.seed, cfg.train.threads)

@@ -16,7 +16,7 @@ LAYERS = [
     {"core", "presets_data"},
     {"data", "models", "augment", "losses", "plots", "tracking", "stats"},
     {"methods", "evaluate"},
-    {"train", "checkpoint", "report"},
+    {"train", "checkpoint", "report", "modalities"},
     {"config"},
     {"presets", "stages", "bench", "loadtest", "fidelity"},
     {"smoke"},

@@ -8,17 +8,21 @@ import time
 
 
 from ..core import paths
-from ..core.io import atomic_path, write_json
+from ..core.io import atomic_path, write_json, write_text
 from .base import Out, Stage, StageContext
 
 
-def _save_fig(run, fig, path) -> None:
-    import matplotlib.pyplot as plt
+def _save(run, obj, path) -> None:
+    """A figure as PNG, or text as is; then logged to the tracked run's plots."""
+    if isinstance(obj, str):
+        write_text(path, obj)
+    else:
+        import matplotlib.pyplot as plt
 
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+        with atomic_path(path) as tmp:
+            obj.savefig(tmp, format="png", dpi=90)
+        plt.close(obj)
     run.log_artifact(path, "plots")
-    plt.close(fig)
 
 
 #: what a method's training curve says about its code at the end (the VAE family logs both), averaged
@@ -47,45 +51,23 @@ def training_summary(curve) -> dict | None:
     return out
 
 
-def source_from_manifest(manifest: dict):
-    """The data source's renderer rebuilt from the params stored in the shard manifest.
-
-    None for sources without a renderer (digits, folder, cifar10): downstream stages read
-    their shards only, so a moved image folder does not matter after sharding.
-    """
-    from ..core.schema import build, unrecorded
-    from ..data.sources import SOURCES
-
-    cls = SOURCES.get(manifest["dataset"])
-    with unrecorded():  # the parameters the shards were made with, from the manifest
-        params = build(cls.Params, manifest["params"], f"data.{manifest['dataset']}")
-    source = cls(params, manifest["seed"])
-    return source if source.has_renderer else None
-
-
 def run(ctx: StageContext) -> None:
-    import numpy as np
-    from ..checkpoint import encode_images
-    from ..evaluate.embeddings import Embeddings
+    from ..evaluate.embeddings import load_embeddings
     from ..evaluate.suite import evaluate_encoder
+    from ..modalities import modality_of
 
     cfg, dataset, name = ctx.cfg, ctx.dataset, ctx.name
     seed = ctx.seed
     ctx.setup_runtime(seed, cfg.train.threads, cfg.train.device)
     device = ctx.device
-    emb = Embeddings.load(paths.embedding_file(dataset, name))
+    emb = load_embeddings(paths.embedding_file(dataset, name))
     shard_dir, manifest = ctx.shards("test")
-    source = source_from_manifest(manifest)
+    modality = modality_of(manifest)
     method = ctx.model()
-    sampler = source if source is not None and emb.factor_names else None
-
-    def encode(images: np.ndarray) -> np.ndarray:
-        return encode_images(method, images, device)
-
     run = ctx.run
     t0 = time.perf_counter()
-    metrics = evaluate_encoder(emb, cfg.evaluate, seed, sampler=sampler, encode=encode if sampler else None,
-                               n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir, manifest=manifest, device=device)
+    metrics = evaluate_encoder(emb, cfg.evaluate, seed, n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir,
+                               manifest=manifest, device=device, **modality.eval_inputs(method, emb, manifest, device))
     seconds = time.perf_counter() - t0
     run.log_metrics(metrics)
     run.log_metrics({"evaluate/seconds": seconds})
@@ -94,24 +76,9 @@ def run(ctx: StageContext) -> None:
                      "training": training_summary(paths.train_log(dataset, name))})
     run.log_artifact(out)
     plots = paths.plots_dir(dataset, name)
-    from ..plots.scatter import embedding_scatter
-
-    n = min(cfg.report.scatter_points, len(emb.test_z))
-    fig = embedding_scatter(emb.test_z[:n], emb.test_targets[:n], emb.target_names, f"{dataset}/{name}", cfg.report.projection, seed)
-    _save_fig(run, fig, plots / "embedding.png")
-    if method.has_decoder:
-        _decoder_plots(run, method, shard_dir, manifest, plots, device)
+    for file, obj in modality.figures(method, emb, manifest, shard_dir, cfg.report, seed, device, f"{dataset}/{name}").items():
+        _save(run, obj, plots / file)
     print(f"{dataset}/{name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
-
-
-def _decoder_plots(run, method, shard_dir, manifest, plots, device) -> None:
-    """Traversals, reconstructions and interpolations for models with a decoder."""
-    from ..data.loader import load_split
-    from ..plots import decoders
-
-    images, _ = load_split(shard_dir, manifest, "test", limit=16)
-    for name, fn in decoders.FIGURES.items():
-        _save_fig(run, fn(method, images, device=device), plots / f"{name}.png")
 
 
 STAGE = Stage(
@@ -120,7 +87,7 @@ STAGE = Stage(
     over="runs",
     params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
     deps=("data/shards/{dataset}", "models/{dataset}/{run}", "embeddings/{dataset}/{run}.npz", "logs/{dataset}/{run}/train.csv"),
-    code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/stages/evaluate.py"),
+    code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/modalities", "sslpipe/data/textloader.py", "sslpipe/stages/evaluate.py"),
     outs=(Out("metrics/{dataset}/{run}.json"), Out("plots/{dataset}/{run}")),
     run=run,
 )

@@ -24,19 +24,18 @@ def write_curve(path, rows: list[dict]) -> None:
 
 def run(ctx: StageContext, stop_after: int | None = None) -> None:
     from ..checkpoint import save_method
-    from ..data.loader import load_split, to_device, train_batches
-    from ..methods.base import MethodContext, build_method
+    from ..methods.base import build_method
+    from ..modalities import modality_of
     from ..train import fit_gradient
 
     cfg, dataset, name, spec = ctx.cfg, ctx.dataset, ctx.name, ctx.spec
     shard_dir, manifest = ctx.shards("train")
-    tcfg = cfg.method_train(spec)
+    modality = modality_of(manifest)
     seed = ctx.seed
-    ctx.setup_runtime(seed, tcfg.threads, tcfg.device)
+    ctx.setup_runtime(seed, cfg.method_train(spec).threads, cfg.train.device)
     device = ctx.device
-    info = manifest["info"]
-    mctx = MethodContext(info["channels"], info["resolution"], cfg.backbone_for(spec), seed)
-    method = build_method(ctx.method, cfg.method_params(spec), mctx)
+    method = build_method(ctx.method, cfg.method_params(spec), modality.context(manifest, cfg, spec, seed))
+    tcfg = modality.train_config(cfg, spec, method, shard_dir, manifest, seed)
     run = ctx.run
     run.log_shards(shard_dir, manifest, "train")
     rows: list[dict] = []
@@ -48,17 +47,16 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
     t0 = time.perf_counter()
     resume = paths.resume_file(dataset, name)
     if method.trainable and tcfg.steps > 0:
-        batches = train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, seed)
+        batches = modality.train_stream(method, shard_dir, manifest, tcfg, seed)
         key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]],
                            "code": source_hash(*ctx.stage.code)})
         result = fit_gradient(method, tcfg, batches, device, resume_path=resume, resume_key=key, on_log=on_log, stop_after=stop_after)
         if result.steps < tcfg.steps:
             print(f"stopped after {result.steps} of {tcfg.steps} steps; rerun to resume")
             return
-        run.log_metrics({"train/images_per_s": result.images_per_s, "train/final_loss": result.final_loss})
+        run.log_metrics({f"train/{modality.examples}_per_s": result.images_per_s, "train/final_loss": result.final_loss, "train/steps": tcfg.steps})
     elif method.fit_samples:
-        images, _ = load_split(shard_dir, manifest, "train", limit=method.fit_samples)
-        logs = method.to(device).fit(to_device(images, device))
+        logs = method.to(device).fit(modality.fit_input(method, shard_dir, manifest, device))
         run.log_metrics(logs)
     seconds = time.perf_counter() - t0
     run.log_metrics({"train/seconds": seconds})
@@ -77,7 +75,8 @@ STAGE = Stage(
     over="runs",
     params=("study.runs.{key}", "backbone", "train", "methods.{method}"),
     deps=("data/shards/{dataset}",),
-    code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/train.py", "sslpipe/checkpoint.py", "sslpipe/stages/pretrain.py"),
+    code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py",
+          "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py", "sslpipe/stages/pretrain.py"),
     outs=(
         Out("models/{dataset}/{run}"),
         Out("logs/{dataset}/{run}/train.csv", kind="plots", options={"x": "step", "y": "loss", "cache": False}),

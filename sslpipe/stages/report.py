@@ -10,6 +10,10 @@ from ..core.io import atomic_path, read_json, write_json, write_text
 from .base import Out, Stage, StageContext
 
 
+#: the metrics logged to the report's MLflow run, per group (images: probes and MIG; text: analogies, similarity, probes, perplexity)
+HEADLINE = ("linear/", "mig", "analogy/add", "similarity/spearman", "probe/pos", "token_probe/pos", "perplexity")
+
+
 def method_descriptions(rows: list[dict]) -> dict[str, str]:
     """First docstring line of each method in the study (how an untrained encoder was made)."""
     from ..methods.base import METHODS
@@ -51,7 +55,7 @@ def run(ctx: StageContext) -> None:
     for f in sorted(out.iterdir()):
         ctx.run.log_artifact(f, "reports/figures" if f.is_dir() else "reports")
     ctx.run.log_metrics({f"{g['dataset']}/{g['method']}{'-' + g['variant'] if g['variant'] else ''}/{k}": s["mean"]
-                         for g in groups for k, s in g["metrics"].items() if k.startswith(("linear/", "mig")) and s["mean"] is not None})
+                         for g in groups for k, s in g["metrics"].items() if k.startswith(HEADLINE) and s["mean"] is not None})
     print(f"summary: {out / 'summary.md'} and {out / 'summary.json'}")
 
 

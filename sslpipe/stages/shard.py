@@ -10,7 +10,7 @@ from .base import Out, Stage, StageContext
 
 
 def run(ctx: StageContext) -> None:
-    from ..data.shards import write_shards
+    from ..data.shards import UNITS, write_shards
     from ..data.sources import SOURCES
 
     cfg, dataset = ctx.cfg, ctx.dataset
@@ -18,7 +18,7 @@ def run(ctx: StageContext) -> None:
     out = paths.shard_dir(dataset)
     t0 = time.perf_counter()
     manifest = write_shards(source, out, dataset)
-    ctx.run.log_metrics({f"images/{s}": v["count"] for s, v in manifest["splits"].items()} | {"seconds": time.perf_counter() - t0})
+    ctx.run.log_metrics({f"{UNITS[source.modality]}/{s}": v["count"] for s, v in manifest["splits"].items()} | {"seconds": time.perf_counter() - t0})
     ctx.run.log_shards(out, manifest, "shards")
     ctx.run.log_artifact(out / "manifest.json")
     print(f"shards of {dataset} written to {out}")
