@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -147,6 +148,72 @@ def architecture_table(groups: list[dict], dataset: str) -> tuple[list[str], dic
     return archs, dict(table)
 
 
+# --- claims: statements the study checks ---------------------------------------------------
+@dataclass(frozen=True)
+class Claim:
+    """``method``'s ``key`` against ``reference``'s (another method, or ``reference_key`` of the
+    same method), higher is better unless ``lower``, within ``tolerance`` counting as holding;
+    checked on every dataset whose groups (the methods' own settings, mean over seeds) have the keys."""
+
+    method: str
+    key: str
+    reference: str
+    reference_key: str = ""
+    tolerance: float = 0.0
+    lower: bool = False
+    note: str = ""
+
+    def describe(self) -> str:
+        ref = f"{self.reference}'s" if self.reference != self.method else "its"
+        than = "below" if self.lower else "above"
+        slack = f" or within {self.tolerance:g} of it" if self.tolerance else ""
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.method}'s {self.key} {than} {ref} {self.reference_key or self.key}{slack}{note}"
+
+    def holds(self, value: float, reference: float) -> bool:
+        return value < reference + self.tolerance if self.lower else value > reference - self.tolerance
+
+
+#: The language claims of the study (word2vec: Mikolov et al. 2013; the neural LM: Bengio et al.
+#: 2003; masked LM: Devlin et al. 2019), checked on each text dataset that has their keys.
+CLAIMS = (
+    *(Claim(m, k, BASELINE) for m in ("skipgram", "cbow") for k in ("analogy/add", "similarity/spearman", "probe/pos")),
+    Claim("skipgram", "analogy/add", "word2vec_gensim", tolerance=0.03),
+    Claim("skipgram", "similarity/spearman", "word2vec_gensim", tolerance=0.03),
+    Claim("masked_lm", "token_probe/pos", BASELINE),
+    Claim("ngram_lm", "perplexity", "ngram_lm", reference_key="perplexity/unigram", lower=True, note="the add-one unigram model on the same test tokens"),
+)
+
+
+def check_claims(groups: list[dict], claims=CLAIMS) -> list[dict]:
+    """Each claim on each dataset whose groups have its keys: the two means over seeds and whether it holds."""
+    by = {(g["dataset"], g["method"]): g for g in groups if not g.get("variant")}
+    out = []
+    for ds in dict.fromkeys(g["dataset"] for g in groups):
+        for c in claims:
+            mine, ref = by.get((ds, c.method)), by.get((ds, c.reference))
+            a = (mine or {}).get("metrics", {}).get(c.key, {}).get("mean")
+            b = (ref or {}).get("metrics", {}).get(c.reference_key or c.key, {}).get("mean")
+            if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+                continue
+            out.append({"dataset": ds, "claim": c.describe(), "value": a, "reference": b, "seeds": (mine["n"], ref["n"]), "holds": c.holds(a, b)})
+    return out
+
+
+def _claims_section(claims: list[dict]) -> list[str]:
+    if not claims:
+        return []
+    lines = ["## Claims", "", "The study's claims about its methods, on the means over seeds of each method's own settings.", "",
+             "| dataset | claim | value | reference | seeds | holds? |", "|---|---|---|---|---|---|"]
+    for c in claims:
+        lines.append(f"| {c['dataset']} | {c['claim']} | {_fmt(c['value'])} | {_fmt(c['reference'])} | {c['seeds'][0]}, {c['seeds'][1]} | "
+                     f"{'yes' if c['holds'] else '**no**'} |")
+    failed = [c for c in claims if not c["holds"]]
+    lines += ["", f"{len(claims) - len(failed)} of {len(claims)} claims hold"
+              + (": not " + "; ".join(f"{c['dataset']}: {c['claim']}" for c in failed) + "." if failed else "."), ""]
+    return lines
+
+
 # --- summary.md ---------------------------------------------------------------------------
 def _verdict(c: dict) -> str:
     v = c["verdict"]
@@ -167,7 +234,7 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None, figu
         by_ds[g["dataset"]].append(g)
     for ds, gs in by_ds.items():
         t = headline_target(groups, ds)
-        cols = [c.format(t=t) for c in table_metrics()]
+        cols = list(dict.fromkeys(c.format(t=t) for c in table_metrics()))
         cols = [c for c in cols if any(c in g["metrics"] for g in gs)]
         lines += [f"## {ds}", "", "| method | variant | family | seeds | " + " | ".join(cols) + " |", "|---|---|---|---|" + "---|" * len(cols)]
         for g in sorted(gs, key=lambda g: (g["method"] != BASELINE, g.get("family", ""), g["method"], g["variant"])):
@@ -176,6 +243,7 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None, figu
         lines.append("")
     lines += _comparison_section(comparisons(groups), notes or {}, groups)
     lines += _collapse_section(collapse(rows))
+    lines += _claims_section(check_claims(groups))
     for ds in by_ds:
         arch = architecture_table(groups, ds)
         if arch:
@@ -344,7 +412,7 @@ def study_figures(rows: list[dict], datasets: list[str]) -> tuple[dict[str, tupl
         if not ds_rows:
             continue
         t = headline_target(rows, ds)
-        cols = [c for c in (c.format(t=t) for c in table_metrics()) if any(c in r["metrics"] for r in ds_rows)]
+        cols = [c for c in dict.fromkeys(c.format(t=t) for c in table_metrics()) if any(c in r["metrics"] for r in ds_rows)]
         panels = {c: {} for c in cols}
         for r in sorted(ds_rows, key=lambda r: (r["method"] != BASELINE, r.get("family", ""), r["method"])):
             for c in cols:
@@ -370,6 +438,7 @@ def study_figures(rows: list[dict], datasets: list[str]) -> tuple[dict[str, tupl
                        if k.startswith("lowshot/lr@") and k.endswith(f"/{t}") and s["mean"] is not None]
                 if pts:
                     curves[label(g)] = pts
-        caption = f"{ds}: label efficiency (mean over seeds)"
-        figures[f"label_efficiency_{ds}.png"] = (caption, label_efficiency_figure(curves, t, caption))
+        if curves:  # the low-shot probes of images (text datasets have none)
+            caption = f"{ds}: label efficiency (mean over seeds)"
+            figures[f"label_efficiency_{ds}.png"] = (caption, label_efficiency_figure(curves, t, caption))
     return figures, data

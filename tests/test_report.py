@@ -138,3 +138,44 @@ def test_cells_show_the_standard_error_and_rank_correlation_ignores_it():
     for x in r:
         x["metrics"] = {"m1": float(len(x["method"])), "m1/se": 0.1, "m1/ci_low": 0.0, "m1/ci_high": 1.0}
     assert rank_correlation(r)[0] == ["m1"]
+
+
+def text_rows(gensim_analogy=0.45, ppl=10.0):
+    m = lambda a, s, p, t, **kw: {"analogy/add": a, "similarity/spearman": s, "probe/pos": p, "token_probe/pos": t, **kw}  # noqa: E731
+    return [
+        run("grammar", "random_init", 0, m(0.0, 0.0, 0.45, 0.83), family="baseline"),
+        run("grammar", "random_init", 1, m(0.002, -0.02, 0.43, 0.81), family="baseline"),
+        run("grammar", "word2vec_gensim", 0, m(gensim_analogy, 0.80, 0.97, 1.0), family="language"),
+        run("grammar", "skipgram", 0, m(0.44, 0.83, 0.96, 1.0), family="language"),
+        run("grammar", "cbow", 0, m(0.50, 0.83, 0.97, 1.0), family="language"),
+        run("grammar", "masked_lm", 0, m(0.03, 0.68, 0.99, 0.99), family="language"),
+        run("grammar", "ngram_lm", 0, m(0.0, 0.08, 0.6, 0.93, **{"perplexity": ppl, "perplexity/unigram": 149.0}), family="language"),
+    ]
+
+
+def test_text_datasets_get_their_table_and_the_language_claims():
+    md = summary_markdown(rows() + text_rows())
+    table = md.split("## grammar")[1].split("\n## ")[0]
+    assert "| method | variant | family | seeds | analogy/add | similarity/spearman | probe/pos | token_probe/pos | perplexity | perplexity/unigram |" in table
+    assert "| grammar | skipgram's analogy/add above word2vec_gensim's analogy/add or within 0.03 of it | 0.440 | 0.450 | 1, 1 | yes |" in md
+    assert ("| grammar | ngram_lm's perplexity below its perplexity/unigram (the add-one unigram model on the same test tokens) "
+            "| 10.000 | 149.000 | 1, 1 | yes |") in md
+    assert "| grammar | masked_lm's token_probe/pos above random_init's token_probe/pos | 0.990 | 0.820 | 1, 2 | yes |" in md  # random_init: mean of 2 seeds
+    assert "10 of 10 claims hold." in md
+    assert "linear/None" not in md and "| grammar | skipgram | – | linear" not in md  # the image comparison leaves text alone
+
+
+def test_a_claim_that_fails_is_named():
+    from sslpipe.report import check_claims
+
+    c = {x["claim"]: x for x in check_claims(group_rows(text_rows(gensim_analogy=0.50, ppl=200.0)))}
+    assert not c["skipgram's analogy/add above word2vec_gensim's analogy/add or within 0.03 of it"]["holds"]  # 0.44 < 0.50 - 0.03
+    assert c["skipgram's similarity/spearman above word2vec_gensim's similarity/spearman or within 0.03 of it"]["holds"]
+    assert not c["ngram_lm's perplexity below its perplexity/unigram (the add-one unigram model on the same test tokens)"]["holds"]
+    md = summary_markdown(text_rows(gensim_analogy=0.50, ppl=200.0))
+    assert "8 of 10 claims hold: not grammar: skipgram's analogy/add above" in md and "| **no** |" in md
+
+
+def test_text_datasets_get_no_label_efficiency_figure():
+    figures, _ = study_figures(text_rows(), ["grammar"])
+    assert "label_efficiency_grammar.png" not in figures and "distribution_grammar.png" in figures
