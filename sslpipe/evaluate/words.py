@@ -123,9 +123,16 @@ def word_probe(vectors: np.ndarray, labels: np.ndarray, test_fraction: float = 0
 
 def token_probe(train_vectors: np.ndarray, train_labels: np.ndarray, test_vectors: np.ndarray, test_labels: np.ndarray,
                 seed: int = 0, max_iter: int = 1000) -> float:
-    """Linear-probe accuracy per token (contextual vectors of training sentences -> tags of test-sentence tokens)."""
+    """Linear-probe accuracy per token (contextual vectors of training sentences -> tags of test-sentence tokens).
+
+    On one BLAS thread: on 2 busy cores a second OpenBLAS worker spins (measured 25 CPU s
+    instead of 1.4 s for 10,000 tokens).
+    """
+    from threadpoolctl import threadpool_limits
+
     keep_tr, keep_te = train_labels >= 0, test_labels >= 0
-    return linear_probe(train_vectors[keep_tr], train_labels[keep_tr], test_vectors[keep_te], test_labels[keep_te], max_iter=max_iter, seed=seed)
+    with threadpool_limits(1):
+        return linear_probe(train_vectors[keep_tr], train_labels[keep_tr], test_vectors[keep_te], test_labels[keep_te], max_iter=max_iter, seed=seed)
 
 
 def mean_by_word(token_ids: np.ndarray, token_vectors: np.ndarray, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,14 @@ import torch
 from sslpipe.core import paths
 from sslpipe.cli import main
 from sslpipe.config import load
+from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS
 from sslpipe.presets import apply_preset
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = load(ROOT / "params.yaml").runs()
 RUNS = [(r.dataset, r.name) for r in STUDY]
+TEXT = {d for d in load(ROOT / "params.yaml").study.datasets if getattr(SOURCES.get(d), "modality", "image") == "text"}
 pytestmark = pytest.mark.slow
 
 
@@ -56,11 +58,18 @@ def test_run_trains_embeds_and_evaluates(study, dataset, run):
         assert main([stage, dataset, run]) == 0, f"{stage} {dataset} {run} failed"
     assert paths.model_file(dataset, run).exists() and paths.embedding_file(dataset, run).exists()
     metrics = json.loads(paths.metrics_file(dataset, run).read_text())["metrics"]
-    linear = [k for k in metrics if k.startswith("linear/")]
-    assert linear and all(math.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in linear), metrics
-    if dataset != "digits":  # datasets with ground-truth factors get the disentanglement metrics
-        assert {"mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"} <= set(metrics)
-    assert (paths.plots_dir(dataset, run) / "embedding.png").exists()
+    if dataset in TEXT:  # word evaluation: analogies, similarity, word and token probes (and perplexity for a language model)
+        probes = [k for k in metrics if k.startswith(("analogy/add", "probe/", "token_probe/")) and not k.endswith("/se")]
+        assert {"analogy/add", "similarity/spearman", "probe/pos", "token_probe/pos"} <= set(metrics), metrics
+        assert ("perplexity" in metrics) == run.startswith("ngram_lm") and not any(k.startswith("linear/") for k in metrics)
+        plots = ("word_map.png", "neighbours.md")
+    else:
+        probes = [k for k in metrics if k.startswith("linear/")]
+        if dataset != "digits":  # datasets with ground-truth factors get the disentanglement metrics
+            assert {"mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"} <= set(metrics)
+        plots = ("embedding.png",)
+    assert probes and all(math.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in probes), metrics
+    assert all((paths.plots_dir(dataset, run) / p).exists() for p in plots)
 
 
 def test_report_lists_every_run_and_mlflow_has_every_stage(study):
@@ -73,6 +82,7 @@ def test_report_lists_every_run_and_mlflow_has_every_stage(study):
     md = (dest / "reports/summary.md").read_text()
     assert all(f"| {r.method} |" in md for r in STUDY)
     assert "| random_init | – | baseline | 0, 1, 2 |" in md  # the baseline's seeds form one group
+    assert all(f"## {d}" in md for d in TEXT) and "## Claims" in md  # the language table and the claim lines
     mlflow.set_tracking_uri(f"sqlite:///{dest / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
     finished = set(runs.loc[runs["status"] == "FINISHED", "tags.mlflow.runName"])
