@@ -40,12 +40,13 @@ def edited_params(dest: Path, edit):
         params.write_text(original)
 
 
-#: Both runners build the same study from scratch: the baseline on every dataset and one
-#: contrastive, one generative and one colour pretext method, so their metrics must agree.
-#: Every other method goes through the same stage commands in
-#: tests/stages/test_every_method.py, and Snakemake's graph for the full study equals DVC's
-#: (tests/test_graph.py).
-SHARED = {"random_init", "simclr", "beta_vae", "colorization"}
+#: Both runners build the same study from scratch: the baseline on every dataset, one
+#: contrastive, one generative and one colour pretext method, and every language method on the
+#: grammar corpus, so their metrics must agree. Every other method goes through the same stage
+#: commands in tests/stages/test_every_method.py, and Snakemake's graph for the full study
+#: equals DVC's (tests/test_graph.py).
+LANGUAGE = {"word2vec_gensim", "skipgram", "cbow", "ngram_lm", "masked_lm"}
+SHARED = {"random_init", "simclr", "beta_vae", "colorization"} | LANGUAGE
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +87,11 @@ def test_dvc_repro_builds_every_run(dvc_study):
             assert f"linear/{t}" in r["metrics"] and "mig" in r["metrics"] and "dci/disentanglement" in r["metrics"]
     md = (dest / "reports/summary.md").read_text()
     assert "random_init" in md and "beats random_init?" in md
+    assert "## grammar" in md and "## Claims" in md and "claims hold" in md  # the language table and claims
+    assert {r["method"] for r in rows if r["dataset"] == "grammar"} == LANGUAGE | {"random_init"}
     assert (dest / "reports/figures/rank_correlation_dsprites.png").exists()
-    assert all((dest / "plots" / r["dataset"] / r["method"] / "embedding.png").exists() for r in rows)
+    plot = lambda r: "word_map.png" if r["dataset"] == "grammar" else "embedding.png"  # noqa: E731
+    assert all((dest / "plots" / r["dataset"] / r["run"] / plot(r)).exists() for r in rows)
 
 
 def test_every_stage_is_an_mlflow_run_with_params_and_metrics(dvc_study):
