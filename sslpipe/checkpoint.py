@@ -49,3 +49,15 @@ def load_method(path: str | Path, device: torch.device | str = "cpu") -> Method:
         problem = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DataError(f"{path}: not a model this version of sslpipe can rebuild ({problem}). Fix: {fix}") from None
     return method.to(device).eval()
+
+
+@torch.no_grad()
+def encode_images(method: Method, images, device: torch.device | str = "cpu", batch_size: int = 512):
+    """Codes [N, D] (float32 numpy) of uint8 images [N, C, R, R]."""
+    import numpy as np
+
+    from .data.loader import to_device
+
+    method.eval()
+    out = [method.encode(to_device(images[i:i + batch_size], torch.device(device))).float().cpu().numpy() for i in range(0, len(images), batch_size)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, method.ctx.code_dim), np.float32)

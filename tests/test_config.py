@@ -110,14 +110,10 @@ def test_text_methods_train_their_epochs_on_one_thread_unscaled():
 
 
 def test_a_text_method_on_an_image_dataset_is_refused_before_any_work():
-    raw = copy.deepcopy(RAW)
-    raw["study"]["runs"]["dsprites-skipgram"] = {"dataset": "dsprites", "method": "skipgram"}
-    with pytest.raises(ConfigError, match=r"study.runs.dsprites-skipgram.*method for text data and this dataset is image.*Fix"):
-        from_raw(raw)
-    raw = copy.deepcopy(RAW)
-    raw["study"]["runs"]["grammar-simclr"] = {"dataset": "grammar", "method": "simclr"}
-    with pytest.raises(ConfigError, match=r"study.runs.grammar-simclr.*method for image data and this dataset is text"):
-        from_raw(raw)
+    with pytest.raises(ConfigError, match=r"study.sweeps\[\d+\]: method 'skipgram' cannot run on 'dsprites': .*method for text data and this dataset is image.*Fix"):
+        from_raw(_with_sweep({"dataset": "dsprites", "method": "skipgram"}))
+    with pytest.raises(ConfigError, match=r"method 'simclr' cannot run on 'grammar': .*method for image data and this dataset is text"):
+        from_raw(_with_sweep({"dataset": "grammar", "method": "simclr"}))
 
 
 def _departures(section: dict, defaults: dict, prefix: str) -> list[str]:

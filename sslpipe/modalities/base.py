@@ -15,13 +15,13 @@ class Modality:
     examples: ClassVar[str] = "examples"
 
     # --- pretrain ------------------------------------------------------------------------
-    def context(self, manifest: dict, cfg) -> Any:
-        """The method context built from the shard manifest (and the study's shared settings)."""
+    def context(self, manifest: dict, cfg, run, seed: int) -> Any:
+        """The method context of a run (its backbone overrides, its seed) built from the shard manifest."""
         raise NotImplementedError
 
-    def train_config(self, cfg, method, shard_dir: Path, manifest: dict):
-        """The method's resolved training config (``Config.method_train``)."""
-        return cfg.method_train(method.name)
+    def train_config(self, cfg, run, method, shard_dir: Path, manifest: dict, seed: int):
+        """The run's resolved training config (``Config.method_train``)."""
+        return cfg.method_train(run)
 
     def train_stream(self, method, shard_dir: Path, manifest: dict, tcfg, seed: int) -> Iterator:
         """The endless, seeded stream of training batches the shared loop consumes."""

@@ -4,20 +4,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..checkpoint import encode_images
 from ..data.loader import load_split, to_device, train_batches
 from ..evaluate.embeddings import Embeddings
 from ..methods.base import MethodContext
 from .base import MODALITIES, Modality
 
 PAIRS = 1000  # test images whose two standard augmentations give the alignment/uniformity pairs
-
-
-@torch.no_grad()
-def encode_images(method, images, device: torch.device | str = "cpu", batch_size: int = 512) -> np.ndarray:
-    """Codes [N, D] (float32 numpy) of uint8 images [N, C, R, R]."""
-    method.eval()
-    out = [method.encode(to_device(images[i:i + batch_size], torch.device(device))).float().cpu().numpy() for i in range(0, len(images), batch_size)]
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, method.ctx.code_dim), np.float32)
 
 
 def source_from_manifest(manifest: dict):
@@ -40,9 +33,9 @@ def source_from_manifest(manifest: dict):
 class Images(Modality):
     examples = "images"
 
-    def context(self, manifest, cfg):
+    def context(self, manifest, cfg, run, seed):
         info = manifest["info"]
-        return MethodContext(info["channels"], info["resolution"], cfg.backbone, cfg.study.seed)
+        return MethodContext(info["channels"], info["resolution"], cfg.backbone_for(run), seed)
 
     def train_stream(self, method, shard_dir, manifest, tcfg, seed):
         return train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, seed)

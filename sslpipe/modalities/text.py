@@ -38,14 +38,14 @@ def neighbours_markdown(vectors: np.ndarray, info: dict, title: str) -> str:
 class Text(Modality):
     examples = "examples"
 
-    def context(self, manifest, cfg):
-        return TextContext.from_info(manifest["info"], cfg.study.seed)
+    def context(self, manifest, cfg, run, seed):
+        return TextContext.from_info(manifest["info"], seed)
 
-    def train_config(self, cfg, method, shard_dir, manifest):
+    def train_config(self, cfg, run, method, shard_dir, manifest, seed):
         if not method.trainable:
-            return cfg.method_train(method.name)
-        examples = count_examples(shard_dir, manifest, method.stream, method.stream_options(), cfg.study.seed)  # one pass
-        return cfg.method_train(method.name, epoch_steps=lambda batch_size: method.train_steps(examples, batch_size))
+            return cfg.method_train(run)
+        examples = count_examples(shard_dir, manifest, method.stream, method.stream_options(), seed)  # one pass
+        return cfg.method_train(run, epoch_steps=lambda batch_size: method.train_steps(examples, batch_size))
 
     def train_stream(self, method, shard_dir, manifest, tcfg, seed):
         return text_batches(shard_dir, manifest, method.stream, method.stream_options(), tcfg.batch_size, tcfg.shuffle_buffer, seed)

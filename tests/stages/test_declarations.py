@@ -171,7 +171,7 @@ def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study
 
 
 def test_the_study_holds_a_run_with_a_seed_and_overrides():
-    assert set(RUNS) == {"toy-random_init", "toy-ae", "toy-simclr", f"toy-{OVERRIDDEN}"}
+    assert set(RUNS) == {"toy-random_init", "toy-ae", "toy-simclr", f"toy-{OVERRIDDEN}"} | {f"grammar-{m}" for m in TEXT_METHODS}
     assert RUNS[f"toy-{OVERRIDDEN}"]["overrides"] == {"decoder_sigma": 0.2, "backbone": {"width": 4}}
 
 
