@@ -7,7 +7,8 @@ covers), analogy accuracy by 3CosAdd (Mikolov et al. 2013c) and 3CosMul (Levy & 
 and perplexity for language models (Bengio et al. 2003), with the unigram model as the
 reference a language model must beat.  The registered metrics at the end evaluate a text
 encoder's :class:`~sslpipe.evaluate.embeddings.WordEmbeddings` against the lists and tags of
-its dataset's manifest.
+its dataset's manifest, each with its uncertainty from the evaluation sample (``<key>/se``:
+binomial for accuracies, a bootstrap over pairs, words or test sentences otherwise).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..core.schema import check, in_range, positive
 from .base import EvalContext, metric
 from .clustering import kmeans_scores
 from .probes import linear_probe
+from .uncertainty import renamed, resample_counts, rng_for, summarize, with_binomial
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -110,15 +112,21 @@ def word_probe(vectors: np.ndarray, labels: np.ndarray, test_fraction: float = 0
     Words split, not tokens: the probe must generalise to words it has not seen.
     """
     labels = np.asarray(labels)
+    tr, te = word_split(labels, test_fraction, seed)
+    return linear_probe(vectors[tr], labels[tr], vectors[te], labels[te], max_iter=max_iter, seed=seed)
+
+
+def word_split(labels: np.ndarray, test_fraction: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test word ids of the labelled words (label >= 0), stratified: each class split alike (a single word stays in training)."""
+    labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     tr, te = [], []
-    for c in np.unique(labels[labels >= 0]):  # stratified: each class split alike (a single word stays in training)
+    for c in np.unique(labels[labels >= 0]):
         members = rng.permutation(np.flatnonzero(labels == c))
         n_test = int(len(members) * test_fraction)
         te.append(members[:n_test])
         tr.append(members[n_test:])
-    tr, te = np.concatenate(tr), np.concatenate(te)
-    return linear_probe(vectors[tr], labels[tr], vectors[te], labels[te], max_iter=max_iter, seed=seed)
+    return np.concatenate(tr), np.concatenate(te)
 
 
 def token_probe(train_vectors: np.ndarray, train_labels: np.ndarray, test_vectors: np.ndarray, test_labels: np.ndarray,
@@ -195,11 +203,11 @@ def analogy(ctx: EvalContext, p: AnalogyParams) -> dict[str, float]:
     q = np.concatenate(list(sections.values()))
     hit_add = analogy_predictions(v, q, "add") == q[:, 3]
     hit_mul = analogy_predictions(v, q, "mul", eps=p.eps) == q[:, 3]
-    out = {"analogy/add": float(hit_add.mean()), "analogy/mul": float(hit_mul.mean()),
-           "analogy/coverage": len(q) / max(info.get("analogy_total") or len(q), 1)}
+    out = with_binomial("analogy/add", hit_add.mean(), len(q)) | with_binomial("analogy/mul", hit_mul.mean(), len(q))
+    out["analogy/coverage"] = len(q) / max(info.get("analogy_total") or len(q), 1)
     ends = np.cumsum([len(x) for x in sections.values()])
     for s, a, b in zip(sections, np.concatenate([[0], ends[:-1]]), ends):
-        out[f"analogy/add/{s}"] = float(hit_add[a:b].mean())
+        out |= with_binomial(f"analogy/add/{s}", hit_add[a:b].mean(), b - a)
     return out
 
 
@@ -207,10 +215,23 @@ def analogy(ctx: EvalContext, p: AnalogyParams) -> dict[str, float]:
         keys="similarity/spearman, similarity/coverage (share of the pairs in the vocabulary)",
         paper="Spearman's rho of cosines vs graded scores (Finkelstein et al. 2002)")
 def similarity(ctx: EvalContext, p) -> dict[str, float]:
-    """Spearman correlation between the cosine of each word pair and its score."""
-    info = ctx.info
-    r = similarity_spearman(ctx.emb.word_vectors, word_index(info), info["similarity"], total=info.get("similarity_total") or None)
-    return {"similarity/spearman": r["spearman"], "similarity/coverage": r["coverage"]}
+    """Spearman correlation between the cosine of each word pair and its score (bootstrap over the pairs)."""
+    from scipy.stats import spearmanr
+
+    info, v = ctx.info, ctx.emb.word_vectors
+    idx = word_index(info)
+    r = similarity_spearman(v, idx, info["similarity"], total=info.get("similarity_total") or None)
+    kept = [(idx[a], idx[b], float(s)) for a, b, s in info["similarity"] if a in idx and b in idx]
+    reps = []
+    if len(kept) >= 3:
+        u = unit_rows(v)
+        a, b, score = (np.array(x) for x in zip(*kept))
+        cos = np.einsum("ij,ij->i", u[a], u[b])
+        rng = rng_for(ctx.seed, "similarity")
+        for _ in range(ctx.n_boot):
+            i = rng.integers(0, len(kept), len(kept))
+            reps.append(spearmanr(cos[i], score[i]).statistic)
+    return summarize("similarity/spearman", r["spearman"], np.array(reps, dtype=np.float64)) | {"similarity/coverage": r["coverage"]}
 
 
 @dataclass
@@ -224,7 +245,12 @@ class WordProbeParams:
 def word_probe_metric(ctx: EvalContext, p: WordProbeParams) -> dict[str, float]:
     """Logistic-regression accuracy of each word tag from word vectors, tested on words it was not trained on."""
     v = ctx.emb.word_vectors
-    return {f"probe/{t}": word_probe(v, np.asarray(labels), p.test_fraction, ctx.seed, p.max_iter) for t, labels in ctx.info["tags"].items()}
+    out = {}
+    for t, labels in ctx.info["tags"].items():
+        labels = np.asarray(labels)
+        acc = word_probe(v, labels, p.test_fraction, ctx.seed, p.max_iter)
+        out |= with_binomial(f"probe/{t}", acc, len(word_split(labels, p.test_fraction, ctx.seed)[1]))
+    return out
 
 
 @dataclass
@@ -241,7 +267,8 @@ def token_probe_metric(ctx: EvalContext, p: TokenProbeParams) -> dict[str, float
     out = {}
     for t, labels in ctx.info["tags"].items():
         labels = np.asarray(labels)
-        out[f"token_probe/{t}"] = token_probe(e.train_z, labels[e.train_ids], e.test_z, labels[e.test_ids], ctx.seed, p.max_iter)
+        acc = token_probe(e.train_z, labels[e.train_ids], e.test_z, labels[e.test_ids], ctx.seed, p.max_iter)
+        out |= with_binomial(f"token_probe/{t}", acc, int(np.count_nonzero(labels[e.test_ids] >= 0)))
     return out
 
 
@@ -260,7 +287,7 @@ def word_kmeans(ctx: EvalContext, p: WordKMeansParams) -> dict[str, float]:
     for t, labels in ctx.info["tags"].items():
         labels = np.asarray(labels)
         keep = labels >= 0
-        out.update({f"kmeans/{k}/{t}": x for k, x in kmeans_scores(v[keep], labels[keep], seed=ctx.seed, n_init=p.n_init).items()})
+        out |= renamed(kmeans_scores(v[keep], labels[keep], seed=ctx.seed, n_init=p.n_init, n_boot=ctx.n_boot), lambda k: f"kmeans/{k}/{t}")
     return out
 
 
@@ -277,6 +304,18 @@ def perplexity_metric(ctx: EvalContext, p: PerplexityParams) -> dict[str, float]
     """Test-split perplexity of a language model, and of the unigram model it must beat."""
     from ..data.textloader import load_tokens
 
+    from ..data.text import EOS_ID
+
     tokens = load_tokens(ctx.shard_dir, ctx.manifest, "test")
-    nll, targets = ctx.method.score(tokens, device=ctx.device)
-    return {"perplexity": perplexity(nll, len(targets)), "perplexity/unigram": unigram_perplexity(np.asarray(ctx.info["counts"]), targets, p.alpha)}
+    nll, targets = ctx.method.score(tokens, device=ctx.device)  # nll per target: every token, each </s> too
+    counts = np.asarray(ctx.info["counts"], dtype=np.float64) + p.alpha
+    uni = -np.log(counts / counts.sum())[targets]
+    # bootstrap over test sentences (tokens of a sentence are not independent)
+    sentence = np.cumsum(targets == EOS_ID) - (targets == EOS_ID)
+    n_sent = int(sentence.max()) + 1 if len(sentence) else 0
+    w = resample_counts(n_sent, ctx.n_boot, rng_for(ctx.seed, "perplexity"))
+    per = lambda x: np.bincount(sentence, weights=x, minlength=n_sent)  # noqa: E731
+    length = per(np.ones(len(targets)))
+    reps = lambda x: np.exp(w @ per(x) / (w @ length))  # noqa: E731
+    return (summarize("perplexity", perplexity(float(nll.sum()), len(targets)), reps(nll))
+            | summarize("perplexity/unigram", perplexity(float(uni.sum()), len(targets)), reps(uni)))

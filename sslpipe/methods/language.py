@@ -7,7 +7,7 @@ representation is a word-vector table (``word_vectors() -> [V, D]``) and, per to
 methods, the Transformer's output for ``masked_lm``, whose word vectors are the mean of its
 contextual vectors over a word's occurrences: ``contextual = True``).  Language
 models (``ngram_lm``) also score text: ``nll(batch) -> (summed -log p, tokens)`` and
-``score(tokens) -> (summed -log p, targets)`` over a stream of whole sentences.
+``score(tokens) -> (-log p per target, targets)`` over a stream of whole sentences.
 
 Training length is in epochs (``epochs``) unless ``steps`` is set: ``train_steps`` turns
 the examples of one pass over the training split into optimizer steps.
@@ -269,13 +269,14 @@ class NGramLM(TextMethod):
         return F.cross_entropy(self.logits(batch["context"]), batch["target"], reduction="sum").item(), len(batch["target"])
 
     @torch.no_grad()
-    def score(self, tokens: np.ndarray, batch_size: int = 4096, device="cpu") -> tuple[float, np.ndarray]:
-        """Summed -log p (natural log) of every token of a stream of whole sentences (each ``</s>`` too), and those targets."""
+    def score(self, tokens: np.ndarray, batch_size: int = 4096, device="cpu") -> tuple[np.ndarray, np.ndarray]:
+        """-log p (natural log) of every token of a stream of whole sentences (each ``</s>`` too) [N], and those targets [N]."""
         ex = make_examples("ngram", np.asarray(tokens), None, **self.stream_options())
-        total = 0.0
+        out = []
         for start in range(0, len(ex["target"]), batch_size):
-            total += self.nll({k: torch.as_tensor(v[start:start + batch_size], device=device) for k, v in ex.items()})[0]
-        return total, ex["target"]
+            b = {k: torch.as_tensor(v[start:start + batch_size], device=device) for k, v in ex.items()}
+            out.append(F.cross_entropy(self.logits(b["context"]), b["target"], reduction="none").double().cpu().numpy())
+        return (np.concatenate(out) if out else np.zeros(0)), ex["target"]
 
     def word_vectors(self):
         return self.features.weight

@@ -137,7 +137,9 @@ def test_text_metrics_read_the_word_vectors_and_the_manifest_lists():
     assert METRICS.get("word_probe")(ctx)["probe/form"] == 1.0  # the offset is linear
     t = METRICS.get("token_probe")(ctx)["token_probe/form"]
     assert t == W.token_probe(ctx.emb.train_z, ctx.emb.train_ids >= 10, ctx.emb.test_z, ctx.emb.test_ids >= 10)
-    assert set(METRICS.get("word_kmeans")(ctx)) == {"kmeans/nmi/form", "kmeans/ari/form"}
+    assert {"kmeans/nmi/form", "kmeans/ari/form", "kmeans/nmi/form/se"} <= set(METRICS.get("word_kmeans")(ctx))
+    assert a["analogy/add/se"] == 0.0 and 0 < a["analogy/mul/se"] < 0.05  # binomial: sqrt(p (1 - p) / questions)
+    assert s["similarity/spearman/ci_low"] <= s["similarity/spearman"] <= s["similarity/spearman/ci_high"] and s["similarity/spearman/se"] > 0
 
 
 def test_text_metrics_run_only_on_text_and_only_where_their_inputs_exist():
@@ -150,6 +152,7 @@ def test_text_metrics_run_only_on_text_and_only_where_their_inputs_exist():
     ctx = text_context(analogies={}, similarity=[])
     out = evaluate_encoder(ctx.emb, cfg, 0, manifest=ctx.manifest)
     assert {k.split("/")[0] for k in out} == {"probe", "token_probe", "kmeans"}  # no lists: no analogy or similarity; no LM: no perplexity
+    assert all(f"{k}/se" in out for k in ("probe/form", "token_probe/form", "kmeans/nmi/form"))  # every score with its uncertainty
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 2, (40, 1))
     img = evaluate_encoder(Embeddings(z, y, z, y, ["shape"]), cfg, 0)
@@ -185,3 +188,4 @@ def test_perplexity_metric_scores_the_test_split_against_the_unigram_model(tmp_p
                 nll -= logp[w].item()
     assert out["perplexity"] == pytest.approx(np.exp(nll / len(test)), rel=1e-5)
     assert out["perplexity/unigram"] == pytest.approx(W.unigram_perplexity(np.array(m["info"]["counts"]), test))
+    assert out["perplexity/ci_low"] < out["perplexity"] < out["perplexity/ci_high"] and out["perplexity/se"] > 0  # bootstrap over test sentences
