@@ -163,9 +163,12 @@ def run(cfg: Config, models: str | Path = "models", plan: str | Path | None = No
     seed_everything(cfg.study.seed, threads)
     reference, settings, raw = load_plan(cfg, plan)
     key = lambda r: f"{r.dataset}-{r.method}"  # noqa: E731
-    chosen = [r for r in cfg.runs() if not runs or key(r) in runs or r.dataset in runs]
+    from .data.sources import SOURCES
+
+    # the settings compared are the image metrics' (text datasets have their own evaluation)
+    chosen = [r for r in cfg.runs() if SOURCES.get(r.dataset).modality == "image" and (not runs or key(r) in runs or r.dataset in runs)]
     if not chosen:
-        raise ConfigError("--runs", f"{runs} matches no run of the study.", "name runs as <dataset>-<method> or a dataset.")
+        raise ConfigError("--runs", f"{runs} matches no run of the study on an image dataset.", "name runs as <dataset>-<method> or a dataset.")
     missing = [key(r) for r in chosen if not (Path(models) / r.dataset / r.method / "model.pt").exists()]
     if missing:
         raise DataError(f"no trained model for {', '.join(missing)} under {models}. Fix: run their pretrain stages or pass --models DIR.")
