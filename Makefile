@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test test-cluster test-tracking tracking-server smoke study ui bench clean-outputs
+.PHONY: install repro test test-cluster test-tracking tracking-server smoke study ui bench bench-study clean-outputs
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ study: install
 
 bench: install
 	$(BIN)/sslpipe bench
+
+# a built study's overheads: a stage's fixed cost, no-op dvc repro and dvc status, the last run's stage times
+bench-study: install
+	$(BIN)/sslpipe bench --study
 
 ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port 5000
