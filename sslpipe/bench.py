@@ -175,8 +175,9 @@ def _median_wall(cmd: list[str], repeats: int, env: dict | None = None) -> tuple
         done = subprocess.run(cmd, env=env, capture_output=True, text=True)
         walls.append(time.perf_counter() - t0)
         if done.returncode != 0:
-            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise SslpipeError(f"`{' '.join(cmd)}` failed: {last[0]}. Fix: build the study first (`dvc repro`), then bench it.")
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["stages are not up to date"]
+            raise SslpipeError(f"`{' '.join(cmd)}` exited with {done.returncode} ({last[0]}): the study is not built and unchanged. "
+                               "Fix: run `dvc repro` first, then bench it.")
     return statistics.median(walls), walls
 
 
