@@ -2,9 +2,10 @@
 CPU, in DataLoader worker processes (torchvision's ``transforms`` over a ``Dataset``).
 
 The same SimCLR recipe as :func:`sslpipe.augment.build_views` (Chen et al. 2020, Appendix A:
-random resized crop, horizontal flip, colour jitter in random order... here in torchvision's
-fixed order, grayscale, Gaussian blur, solarize) from the same :class:`ViewConfig`.  It is the
-reference that ``sslpipe bench`` times the batched Kornia views against; training never uses it.
+random resized crop, horizontal flip, optional affine, colour jitter, grayscale, Gaussian blur,
+solarize, each with its probability) from the same :class:`ViewConfig`, with PIL's operations
+in place of Kornia's.  It is the reference that ``sslpipe bench`` times the batched Kornia
+views against; training never uses it.
 """
 from __future__ import annotations
 
