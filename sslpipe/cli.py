@@ -255,10 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--steps", type=int, default=20)
     sp = add("fidelity", cmd_fidelity, "evaluate the study's encoders under cheaper and paper evaluation settings and compare "
              "every metric (mean absolute difference, Spearman rank correlation, CPU seconds)")
-    sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<method>/model.pt (default: models)")
+    sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<run>/model.pt (default: models)")
     sp.add_argument("--plan", default=None, help="YAML: reference and settings (default: params.yaml's evaluate against the paper preset's)")
     sp.add_argument("--out", default="reports/fidelity.json", help="results, written after every encoder; a rerun resumes")
-    sp.add_argument("--runs", nargs="*", default=None, help="runs (<dataset>-<method>) or datasets (default: every run of the study)")
+    sp.add_argument("--runs", nargs="*", default=None, help="run keys (<dataset>-<run>, as `sslpipe runs` lists them) or datasets (default: every image run of the study)")
     sp.add_argument("--metrics", nargs="*", default=None, help="metrics to evaluate (default: every applicable one but interpolation)")
     sp.add_argument("--threads", type=int, default=1, help="torch/BLAS/DCI threads (default 1: clean CPU seconds per metric)")
     sp.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
