@@ -63,6 +63,9 @@ MLFLOW_PARENT = "mlflow.parentRunId"
 #: marks it as model development; the UI reads the tag ``mlflow.experimentKind``.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
+#: seconds between system metrics samples (MLflow's default, 10 s, misses most pretrain runs of a small study)
+SYSTEM_METRICS_INTERVAL = 2.0
+
 #: The tag that marks an encoder's row: the parent run of its stage executions.
 ROLE = "sslpipe.role"
 
@@ -498,13 +501,13 @@ class StageRun:
 
     def start_system_metrics(self) -> None:
         """CPU, memory, disk, network (and GPU where MLflow can read it) as ``system/*`` metrics,
-        sampled by MLflow's monitor every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (default 10)
-        until the run ends; live only, so nothing is journaled."""
+        sampled by MLflow's monitor every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (default
+        :data:`SYSTEM_METRICS_INTERVAL`) until the run ends; live only, so nothing is journaled."""
         if self._offline or self._monitor is not None:
             return
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        self._monitor = SystemMetricsMonitor(self.run_id, tracking_uri=self.uri)
+        self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=self.uri)
         self._monitor.start()
 
 
