@@ -123,10 +123,11 @@ def cmd_defaults(args):
 
 
 def cmd_init_tracking(args):
-    from .tracking import init_store, tracking_uri
+    from .tracking import init_store, tracking_uri, ui_address
 
-    init_store(_cfg(args).study.name)
+    exp_id = init_store(_cfg(args).study.name)
     print(f"MLflow store ready: {tracking_uri()}")
+    print(f"its runs table in the UI (make ui): {ui_address(exp_id)}")
 
 
 def cmd_sync_tracking(args):
@@ -144,7 +145,7 @@ def cmd_models(args):
     cfg = _cfg(args)
     key = cfg.run(args.dataset, args.run).key
     name, version, run_id = register_encoder(cfg.study.name, args.dataset, key)
-    print(f"registered {name} version {version} (from run {run_id}); load it with mlflow.pytorch.load_model('models:/{name}/{version}')")
+    print(f"registered {name} version {version} (from the encoder's run {run_id}); load it with mlflow.pytorch.load_model('models:/{name}/{version}')")
 
 
 def cmd_load_tracking(args):
@@ -236,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
     add("sync-tracking", cmd_sync_tracking, "send tracking data that did not reach the MLflow store (server down mid-stage, killed runs)")
     sp = add("models", cmd_models, "MLflow Model Registry: `models register <dataset> <run>` registers a run's trained encoder "
-             "as <study>-<dataset>-<run>, its version pointing to the pretrain run")
+             "as <study>-<dataset>-<run>, its version pointing to the encoder's run (its row)")
     sp.add_argument("action", choices=["register"])
     sp.add_argument("dataset", help="dataset name")
     sp.add_argument("run", help=ARG_HELP["run"])

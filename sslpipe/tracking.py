@@ -59,9 +59,17 @@ from .core.schema import flatten, params_hash
 #: The tag by which MLflow nests a run under its parent in the runs table.
 MLFLOW_PARENT = "mlflow.parentRunId"
 
-#: MLflow's UI opens an experiment on its runs table (not its GenAI traces overview) when this tag
-#: marks it as model development; the UI reads the tag ``mlflow.experimentKind``.
+#: The experiment is a model-training one: MLflow's tag for an experiment's kind.  The 3.17 UI
+#: itself picks its views (runs table, or the GenAI traces overview) from its "GenAI / Model
+#: training" switch, which the address sets with ``?workflowType=machine_learning`` (see
+#: :func:`ui_address`) and the browser remembers once the switch is clicked.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_WORKFLOW = "workflowType=machine_learning"
+
+
+def ui_address(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The UI's address of the experiment, opening on its runs table."""
+    return f"{base}/#/experiments/{experiment_id}?{UI_WORKFLOW}"
 
 #: seconds between system metrics samples (MLflow's default, 10 s, misses most pretrain runs of a small study)
 SYSTEM_METRICS_INTERVAL = 2.0
@@ -477,13 +485,17 @@ class StageRun:
             self._record({"kind": "tags", "tags": {k: str(v) for k, v in tags.items()}, "run_id": self.parent_id})
 
     def log_model(self, model, input_example, name: str = "encoder", registered_name: str | None = None) -> None:
-        """A PyTorch module as an MLflow Model (pytorch flavour) under ``runs:/<run id>/<name>``.
+        """A PyTorch module as an MLflow Model (pytorch flavour): ``runs:/<encoder row id>/<name>``.
+
+        The model's source run is the encoder's row (so the runs table lists it in the row's
+        Models column, and a registered version points to the row); the stage run lists it as
+        its output.
 
         Its signature comes from ``input_example`` (a numpy batch) and the module's output on
         it; the requirements are stated (torch, mlflow, sslpipe), not inferred by importing
         the model in a subprocess.  The model is saved in the journal's folder first, so a
-        store that fails keeps it for ``sslpipe sync-tracking``; the encoder's row lists it too.
-        ``registered_name`` also registers it in the Model Registry.
+        store that fails keeps it for ``sslpipe sync-tracking``.  ``registered_name`` also
+        registers it in the Model Registry.
         """
         import mlflow.pytorch
         import torch
@@ -496,8 +508,8 @@ class StageRun:
         dest.parent.mkdir(parents=True, exist_ok=True)
         mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
                                   pip_requirements=_model_requirements())
-        self._record({"kind": "model", "path": str(dest), "name": name, "encoder_run_id": self.parent_id,
-                      "registered_name": registered_name})
+        self._record({"kind": "model", "path": str(dest), "name": name, "run_id": self.parent_id or self.run_id,
+                      "stage_run_id": self.run_id, "registered_name": registered_name})
 
     def start_system_metrics(self) -> None:
         """CPU, memory, disk, network (and GPU where MLflow can read it) as ``system/*`` metrics,
@@ -600,7 +612,7 @@ def send(client, run_id: str, rec: dict) -> None:
 
 
 def _send_model(client, run_id: str, rec: dict) -> None:
-    """Log a model saved by :meth:`StageRun.log_model` to its run (and list it on the encoder's row)."""
+    """Log a model saved by :meth:`StageRun.log_model` to its run (the encoder's row), listed as the stage run's output."""
     import mlflow
     import mlflow.pytorch
     from mlflow.entities import LoggedModelOutput
@@ -618,8 +630,8 @@ def _send_model(client, run_id: str, rec: dict) -> None:
                                         registered_model_name=rec.get("registered_name"), validate_serving_input=False)
     finally:
         mlflow.set_tracking_uri(prev)
-    if rec.get("encoder_run_id"):
-        client.log_outputs(rec["encoder_run_id"], models=[LoggedModelOutput(info.model_id, step=0)])
+    if rec.get("stage_run_id", run_id) != run_id:
+        client.log_outputs(rec["stage_run_id"], models=[LoggedModelOutput(info.model_id, step=0)])
 
 
 class Journal:
@@ -727,11 +739,10 @@ def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
 
 
 def register_encoder(experiment: str, dataset: str, run_key: str) -> tuple[str, str, str]:
-    """Register the encoder of a run (its newest pretrain's ``encoder`` model) in the Model Registry
-    as ``<experiment>-<run key>``; returns (name, version, the pretrain run's id).
+    """Register the encoder of a run (the newest ``encoder`` model of its row) in the Model Registry
+    as ``<experiment>-<run key>``; returns (name, version, the row's run id).
 
-    The version's source run is the pretrain run that logged it, nested under the encoder's row.
-    Inside ``dvc exp run`` the experiment's row is used.
+    The version's source run is the encoder's row.  Inside ``dvc exp run`` the experiment's row is used.
     """
     import mlflow
 
@@ -739,22 +750,21 @@ def register_encoder(experiment: str, dataset: str, run_key: str) -> tuple[str, 
     check_reachable(uri)
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    filt = (f"tags.stage = 'pretrain' and tags.dataset = '{dataset}' and tags.run = '{run_key}' "
-            "and attributes.status = 'FINISHED'")
-    runs = [] if exp is None else client.search_runs([exp.experiment_id], filter_string=filt, order_by=["attributes.start_time DESC"])
-    runs = [r for r in runs if r.data.tags.get("sslpipe.project") == str(repo_root()) and r.data.tags.get("dvc_exp") == os.environ.get("DVC_EXP_NAME")
+    filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{dataset}' and tags.run = '{run_key}'"
+    rows = [] if exp is None else client.search_runs([exp.experiment_id], filter_string=filt, order_by=["attributes.start_time DESC"])
+    rows = [r for r in rows if r.data.tags.get("sslpipe.project") == str(repo_root()) and r.data.tags.get("dvc_exp") == os.environ.get("DVC_EXP_NAME")
             and r.outputs and r.outputs.model_outputs]
-    if not runs:
-        raise SslpipeError(f"no finished pretrain run of {run_key} with a logged encoder in experiment {experiment!r} of {_redact(uri)}. "
-                           f"Fix: run `dvc repro pretrain@{run_key}` (image datasets log their encoder).")
+    if not rows:
+        raise SslpipeError(f"no row of {run_key} with a logged encoder in experiment {experiment!r} of {_redact(uri)}. "
+                           f"Fix: run `dvc repro pretrain@{run_key}` (runs on image datasets log their encoder).")
     name = f"{experiment}-{run_key}"
     prev = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
-        version = mlflow.register_model(f"runs:/{runs[0].info.run_id}/encoder", name)
+        version = mlflow.register_model(f"runs:/{rows[0].info.run_id}/encoder", name)
     finally:
         mlflow.set_tracking_uri(prev)
-    return name, version.version, runs[0].info.run_id
+    return name, version.version, rows[0].info.run_id
 
 
 def _metric_key(k: str) -> str:

@@ -39,12 +39,24 @@ def smoke_params(dest: Path) -> None:
         yaml.dump(data, f)
 
 
+def run_smoke_study(dest: Path):
+    """The study of :func:`smoke_params` through every stage command, in ``dest`` (the cwd and store must point there)."""
+    smoke_params(dest)
+    cfg = load(dest / "params.yaml")
+    assert main(["init-tracking"]) == 0
+    assert main(["shard", "dsprites"]) == 0
+    for r in cfg.runs():
+        for stage in STAGES:
+            assert main([stage, r.dataset, r.name]) == 0, (stage, r.name)
+    assert main(["report"]) == 0
+    return cfg
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     import mlflow
 
     dest = tmp_path_factory.mktemp("mlflow-rows")
-    smoke_params(dest)
     uri = f"sqlite:///{dest / 'mlflow.db'}"
     mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
     mp.chdir(dest)
@@ -53,13 +65,7 @@ def study(tmp_path_factory):
     mp.delenv("DVC_EXP_NAME", raising=False)
     mlflow.set_tracking_uri(uri)
     try:
-        cfg = load(dest / "params.yaml")
-        assert main(["init-tracking"]) == 0
-        assert main(["shard", "dsprites"]) == 0
-        for r in cfg.runs():
-            for stage in STAGES:
-                assert main([stage, r.dataset, r.name]) == 0, (stage, r.name)
-        assert main(["report"]) == 0
+        cfg = run_smoke_study(dest)
         yield dest, cfg, mlflow.MlflowClient(uri), mp
     finally:
         torch.set_num_threads(threads)
@@ -137,10 +143,10 @@ def test_the_report_is_one_run_with_the_summary_and_figures(study):
 LOAD = """
 import sys, numpy as np, mlflow.pytorch, torch
 import sslpipe  # noqa: F401  (the only import a user needs)
-model = mlflow.pytorch.load_model(sys.argv[1])
-x = np.load(sys.argv[2])
-with torch.no_grad():
-    np.save(sys.argv[3], model(torch.from_numpy(x)).numpy())
+x = torch.from_numpy(np.load(sys.argv[1]))
+for uri, out in zip(sys.argv[2::2], sys.argv[3::2]):
+    with torch.no_grad():
+        np.save(out, mlflow.pytorch.load_model(uri)(x).numpy())
 """
 
 
@@ -154,19 +160,26 @@ def test_the_logged_encoder_loads_in_a_new_process_and_gives_the_embeddings_code
     manifest = json.loads((dest / "data/shards/dsprites/manifest.json").read_text())
     images, _ = load_split(dest / "data/shards/dsprites", manifest, "test", limit=5)
     np.save(tmp_path / "x.npy", images)
+    args, expected = [], {}
     for row in _rows(runs):
+        if "dvc_exp" in row.data.tags:
+            continue
         name = row.info.run_name.split("/")[1]
         (pretrain,) = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == row.info.run_id and r.data.tags["stage"] == "pretrain"]
-        uri = f"runs:/{pretrain.info.run_id}/encoder"
-        sig = get_model_info(uri).signature
-        assert sig.inputs.to_dict()[0]["tensor-spec"]["dtype"] == "uint8" and sig.outputs is not None
-        assert client.get_run(row.info.run_id).outputs.model_outputs  # the row's Models column
-        env = python_env(MLFLOW_TRACKING_URI=f"sqlite:///{dest / 'mlflow.db'}")
-        out = subprocess.run([sys.executable, "-c", LOAD, uri, str(tmp_path / "x.npy"), str(tmp_path / "z.npy")], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=300)
-        assert out.returncode == 0, out.stderr[-3000:]
-        codes = np.load(dest / "embeddings/dsprites" / f"{name}.npz")["test_z"][:5]
-        np.testing.assert_allclose(np.load(tmp_path / "z.npy"), codes, atol=1e-5)
+        uri = f"runs:/{row.info.run_id}/encoder"
+        info = get_model_info(uri)
+        assert info.signature.inputs.to_dict()[0]["tensor-spec"]["dtype"] == "uint8" and info.signature.outputs is not None
+        assert client.get_logged_model(info.model_id).source_run_id == row.info.run_id  # the row's Models column
+        assert [m.model_id for m in pretrain.outputs.model_outputs] == [info.model_id]
+        args += [uri, str(tmp_path / f"{name}.npy")]
+        expected[name] = np.load(dest / "embeddings/dsprites" / f"{name}.npz")["test_z"][:5]
+    assert sorted(expected) == sorted(METHODS)
+    env = python_env(MLFLOW_TRACKING_URI=f"sqlite:///{dest / 'mlflow.db'}")
+    out = subprocess.run([sys.executable, "-c", LOAD, str(tmp_path / "x.npy"), *args], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name, codes in expected.items():
+        np.testing.assert_allclose(np.load(tmp_path / f"{name}.npy"), codes, atol=1e-5, err_msg=name)
 
 
 def test_a_rerun_updates_its_row_and_a_dvc_experiment_gets_its_own(study):
@@ -193,5 +206,6 @@ def test_register_names_the_model_after_its_run_and_points_back(study):
     assert main(["models", "register", "dsprites", "beta_vae"]) == 0
     _, runs = _runs(client, cfg)
     (version,) = client.search_model_versions("name = 'rows-dsprites-beta_vae'")
-    pretrain = client.get_run(version.run_id)
-    assert pretrain.data.tags["stage"] == "pretrain" and pretrain.data.tags["run"] == "dsprites-beta_vae"
+    row = client.get_run(version.run_id)
+    assert row.data.tags["sslpipe.role"] == "encoder" and row.data.tags["run"] == "dsprites-beta_vae" and "dvc_exp" not in row.data.tags
+    assert "methods.beta_vae.beta" in row.data.params
