@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslpipe.tracking import ui_address
+from sslpipe.tracking import UI_WORKFLOW, ui_address
 from tests.test_mlflow_rows import run_smoke_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +191,7 @@ def test_the_comparison_view_joins_params_and_metrics(ui, browser):
     url, cfg, client, exp_id = ui
     rows = client.search_runs([exp_id], "tags.`sslpipe.role` = 'encoder'")
     ids = json.dumps([r.info.run_id for r in rows])
-    browser.get(f"{url}/#/compare-runs?runs={urllib.parse.quote(ids)}&experiments={urllib.parse.quote(json.dumps([exp_id]))}")
+    browser.get(f"{url}/#/compare-runs?runs={urllib.parse.quote(ids)}&experiments={urllib.parse.quote(json.dumps([exp_id]))}&{UI_WORKFLOW}")
     # the metrics table renders its first rows only (alphabetical: alignment, betavae, ...)
     keys = ("methods.beta_vae.beta", "backbone.width", "alignment", "betavae", "Parallel Coordinates Plot")
     text = _wait(browser, lambda: (t := browser.find_element(By.TAG_NAME, "body").text) and all(k in t for k in keys) and t,
@@ -200,6 +200,9 @@ def test_the_comparison_view_joins_params_and_metrics(ui, browser):
     metrics = text[text.index("Metrics\nShow diff only"):text.index("Artifacts")]
     assert "alignment" in metrics and "betavae" in metrics
     browser.set_window_size(1600, 1500)
+    _wait(browser, lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot svg.main-svg") if e.is_displayed()],
+          "the parallel coordinates plot")
+    time.sleep(1)  # its lines are drawn after the frame
     browser.save_screenshot(str(SHOTS / "compare.png"))
     browser.set_window_size(1600, 900)
 
@@ -210,7 +213,7 @@ def test_a_report_figure_renders_on_its_artifact_page(ui, browser):
     url, cfg, client, exp_id = ui
     (report,) = client.search_runs([exp_id], "tags.stage = 'report'")
     figure = next(f.path for f in client.list_artifacts(report.info.run_id, "reports/figures") if f.path.endswith(".png"))
-    browser.get(f"{url}/#/experiments/{exp_id}/runs/{report.info.run_id}/artifacts/{figure}")
+    browser.get(f"{url}/#/experiments/{exp_id}/runs/{report.info.run_id}/artifacts/{figure}?{UI_WORKFLOW}")
 
     def image():
         for img in browser.find_elements(By.TAG_NAME, "img"):
