@@ -71,6 +71,11 @@ def ui_address(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
     """The UI's address of the experiment, opening on its runs table."""
     return f"{base}/#/experiments/{experiment_id}?{UI_WORKFLOW}"
 
+#: How logged models are stored: pickled (the module says how to rebuild itself, see
+#: ``checkpoint.ImageEncoder``), not MLflow's default torch.export graph, which is traced for the
+#: example's dtype only and cannot trace encoders that run numpy (the classical baselines).
+MODEL_FORMAT = "pickle"
+
 #: seconds between system metrics samples (MLflow's default, 10 s, misses most pretrain runs of a small study)
 SYSTEM_METRICS_INTERVAL = 2.0
 
@@ -506,8 +511,9 @@ class StageRun:
         dest = self._journal.folder / "models" / name
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
-                                  pip_requirements=_model_requirements())
+        with _quiet_pickle_warning():
+            mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
+                                      pip_requirements=_model_requirements(), serialization_format=MODEL_FORMAT)
         self._record({"kind": "model", "path": str(dest), "name": name, "run_id": self.parent_id or self.run_id,
                       "stage_run_id": self.run_id, "registered_name": registered_name})
 
@@ -537,6 +543,20 @@ def manifest_digest(manifest: dict) -> str:
 
 def _flat(params: dict) -> dict[str, str]:
     return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flatten(params).items()}
+
+
+@contextlib.contextmanager
+def _quiet_pickle_warning() -> Iterator[None]:
+    """MLflow warns on every pickled PyTorch model; sslpipe's stages never unpickle one (README: Tracking)."""
+    import logging
+
+    log = logging.getLogger("mlflow.pytorch")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _model_requirements() -> list[str]:
@@ -625,9 +645,10 @@ def _send_model(client, run_id: str, rec: dict) -> None:
     mlflow.set_tracking_uri(client._tracking_client.tracking_uri)
     try:  # a logged model belongs to the fluent API's current experiment: the run's own
         mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
-        info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
-                                        input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
-                                        registered_model_name=rec.get("registered_name"), validate_serving_input=False)
+        with _quiet_pickle_warning():
+            info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
+                                            input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
+                                            registered_model_name=rec.get("registered_name"), serialization_format=MODEL_FORMAT)
     finally:
         mlflow.set_tracking_uri(prev)
     if rec.get("stage_run_id", run_id) != run_id:
