@@ -484,11 +484,6 @@ class StageRun:
         if encoder and self.parent_id:
             self._record({**rec, "run_id": self.parent_id})
 
-    def set_tags(self, tags: dict[str, str], encoder: bool = False) -> None:
-        self._record({"kind": "tags", "tags": {k: str(v) for k, v in tags.items()}})
-        if encoder and self.parent_id:
-            self._record({"kind": "tags", "tags": {k: str(v) for k, v in tags.items()}, "run_id": self.parent_id})
-
     def log_model(self, model, input_example, name: str = "encoder", registered_name: str | None = None) -> None:
         """A PyTorch module as an MLflow Model (pytorch flavour): ``runs:/<encoder row id>/<name>``.
 
@@ -617,9 +612,6 @@ def send(client, run_id: str, rec: dict) -> None:
             source = resolve_dataset_source(rec["source"])
         ds = MetaDataset(source=source, name=rec["name"], digest=rec["digest"])
         client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, rec["context"])])])
-    elif kind == "tags":
-        for k, v in rec["tags"].items():
-            client.set_tag(run_id, k, v)
     elif kind == "status":  # the encoder's row follows its latest stage run
         if rec["status"] == "RUNNING":
             client.update_run(run_id, status="RUNNING")
