@@ -49,7 +49,7 @@ tracking-server: install
 # installed with apt-get if missing, needs root): runs table, comparison view, a report figure;
 # screenshots in reports/ui/.
 test-ui: install
-	command -v chromedriver >/dev/null || apt-get install -y -q chromium chromium-driver
+	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
 
 smoke: install
