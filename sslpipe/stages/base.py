@@ -201,14 +201,13 @@ class StageContext:
     # --- inputs ------------------------------------------------------------------
     def shards(self, *splits: str) -> tuple[Path, dict]:
         """The dataset's shard directory and manifest, every listed split verified against it;
-        logged as the tracked run's dataset input (context: the splits read), and the encoder's
-        row's when this stage trains it."""
+        logged as the tracked run's and the encoder row's dataset input (context: the splits read)."""
         from ..data.shards import verify_shards
 
         shard_dir = paths.shard_dir(self.dataset)
         manifest = verify_shards(shard_dir, splits=splits)
         if self.run is not None:
-            self.run.log_shards(shard_dir, manifest, "+".join(splits), encoder=self.stage.trains)
+            self.run.log_shards(shard_dir, manifest, "+".join(splits), encoder=True)
         return shard_dir, manifest
 
     def model(self):
