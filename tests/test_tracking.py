@@ -251,3 +251,29 @@ def test_a_killed_stage_leaves_its_rows_records_for_sync(store, tmp_path, monkey
     assert done[0] == run.run_id and done[3] == "FINISHED"
     row = client.get_run(run.parent_id)
     assert row.data.metrics["mig"] == 0.25 and row.info.status == "FINISHED"
+
+
+def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, tmp_path, monkeypatch):
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    client = mlflow.MlflowClient(store)
+    tags = {**TAGS, "run": "toy-model"}
+    run = StageRun("t", "pretrain", "toy", "model", {}, tags, Parent("toy/model", tags, {"m": 1}))
+    run.__enter__()
+    run._go_offline(RuntimeError("server gone"))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = np.ones((3, 1, 2, 2), np.float32)
+    run.log_model(net, x)
+    run.__exit__(None, None, None)
+    assert not client.get_run(run.parent_id).outputs.model_outputs
+    sync_pending(tmp_path)
+    loaded = mlflow.pytorch.load_model(f"runs:/{run.parent_id}/encoder")
+    with torch.no_grad():
+        assert torch.equal(loaded(torch.from_numpy(x)), net(torch.from_numpy(x)))
+    assert [m.model_id for m in client.get_run(run.run_id).outputs.model_outputs] == \
+        [m.model_id for m in client.get_run(run.parent_id).outputs.model_outputs]
