@@ -541,6 +541,24 @@ def _flat(params: dict) -> dict[str, str]:
 
 
 @contextlib.contextmanager
+def _fluent(uri: str, experiment_id: str | None = None) -> Iterator[None]:
+    """MLflow's fluent API pointed at ``uri`` (and an experiment) for a block, then exactly as before
+    (an unset URI stays unset, so ``MLFLOW_TRACKING_URI`` keeps working in the process)."""
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    prev_exp = fluent._active_experiment_id
+    with _use_tracking_uri(uri):
+        try:
+            if experiment_id is not None:
+                mlflow.set_experiment(experiment_id=experiment_id)
+            yield
+        finally:
+            fluent._active_experiment_id = prev_exp
+
+
+@contextlib.contextmanager
 def _quiet_pickle_warning() -> Iterator[None]:
     """MLflow warns on every pickled PyTorch model; sslpipe's stages never unpickle one (README: Tracking)."""
     import logging
@@ -633,16 +651,11 @@ def _send_model(client, run_id: str, rec: dict) -> None:
 
     path = rec["path"]
     saved = Model.load(path)
-    prev = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(client._tracking_client.tracking_uri)
-    try:  # a logged model belongs to the fluent API's current experiment: the run's own
-        mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
-        with _quiet_pickle_warning():
-            info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
-                                            input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
-                                            registered_model_name=rec.get("registered_name"), serialization_format=MODEL_FORMAT)
-    finally:
-        mlflow.set_tracking_uri(prev)
+    # MLflow's model logging goes through its fluent API's current store and experiment: the run's own, for this call only
+    with _fluent(client._tracking_client.tracking_uri, client.get_run(run_id).info.experiment_id), _quiet_pickle_warning():
+        info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
+                                        input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
+                                        registered_model_name=rec.get("registered_name"), serialization_format=MODEL_FORMAT)
     if rec.get("stage_run_id", run_id) != run_id:
         client.log_outputs(rec["stage_run_id"], models=[LoggedModelOutput(info.model_id, step=0)])
 
@@ -771,12 +784,8 @@ def register_encoder(experiment: str, dataset: str, run_key: str) -> tuple[str, 
         raise SslpipeError(f"no row of {run_key} with a logged encoder in experiment {experiment!r} of {_redact(uri)}. "
                            f"Fix: run `dvc repro pretrain@{run_key}` (runs on image datasets log their encoder).")
     name = f"{experiment}-{run_key}"
-    prev = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
+    with _fluent(uri):
         version = mlflow.register_model(f"runs:/{rows[0].info.run_id}/encoder", name)
-    finally:
-        mlflow.set_tracking_uri(prev)
     return name, version.version, rows[0].info.run_id
 
 

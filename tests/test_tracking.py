@@ -272,6 +272,7 @@ def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, t
     run.__exit__(None, None, None)
     assert not client.get_run(run.parent_id).outputs.model_outputs
     sync_pending(tmp_path)
+    mlflow.set_tracking_uri(store)  # an earlier test's fixture set another one for the process
     loaded = mlflow.pytorch.load_model(f"runs:/{run.parent_id}/encoder")
     with torch.no_grad():
         assert torch.equal(loaded(torch.from_numpy(x)), net(torch.from_numpy(x)))
