@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test test-cluster test-tracking tracking-server smoke study ui bench bench-study clean-outputs
+.PHONY: install repro test test-cluster test-tracking test-ui tracking-server smoke study ui bench bench-study clean-outputs
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,cluster]'
+	$(BIN)/pip install -q -e '.[dev,cluster,ui]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -25,7 +25,7 @@ repro: install
 	$(BIN)/dvc repro
 	@echo
 	@echo "Summary: reports/summary.md (table) and reports/summary.json; figures in reports/figures/"
-	@echo "Browse every run in MLflow: make ui  (then open http://127.0.0.1:5000)"
+	@echo "Browse every run in MLflow: make ui  (it prints the address of the study's runs table)"
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -45,6 +45,13 @@ test-tracking: install
 tracking-server: install
 	workflow/cluster/tracking-server.sh serve
 
+# The MLflow UI over a smoke study's store in headless chromium (Debian's chromium and chromium-driver,
+# installed with apt-get if missing, needs root): runs table, comparison view, a report figure;
+# screenshots in reports/ui/.
+test-ui: install
+	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
+
 smoke: install
 	$(BIN)/sslpipe smoke
 
@@ -60,6 +67,7 @@ bench-study: install
 	$(BIN)/sslpipe bench --study
 
 ui: install
+	$(BIN)/sslpipe init-tracking
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port 5000
 
 clean-outputs:

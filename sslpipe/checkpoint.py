@@ -61,3 +61,41 @@ def encode_images(method: Method, images, device: torch.device | str = "cpu", ba
     method.eval()
     out = [method.encode(to_device(images[i:i + batch_size], torch.device(device))).float().cpu().numpy() for i in range(0, len(images), batch_size)]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, method.ctx.code_dim), np.float32)
+
+
+class ImageEncoder(torch.nn.Module):
+    """A trained method's encoder as a plain module: images [N, C, R, R] in, codes [N, D] out.
+
+    uint8 images are scaled to [0, 1] as the embed stage does; float images are taken as
+    already in [0, 1].  This is what sslpipe logs as an MLflow Model: it pickles as the
+    method's model-file content (tensors and plain data) and is rebuilt by
+    :func:`encoder_from_data` on load, so a new process needs ``sslpipe`` importable and
+    nothing of the training code's objects.  sslpipe's own stages never unpickle it; they
+    read model files with :func:`load_method`.
+    """
+
+    def __init__(self, method: Method):
+        super().__init__()
+        self.method = method.eval()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
+        return self.method.encode(x.to(next(self.method.parameters(), torch.empty(0)).device)).float()
+
+    def __reduce__(self):
+        method = self.method
+        data = {"method": method.name, "params": dataclasses.asdict(method.params),
+                "context": {"modality": method.ctx.modality, **method.ctx.to_data()},
+                "state_dict": {k: v.detach().cpu() for k, v in method.state_dict().items()}, "extra_state": method.extra_state()}
+        return encoder_from_data, (data,)
+
+
+def encoder_from_data(data: dict) -> ImageEncoder:
+    """The :class:`ImageEncoder` of a method's model-file content (on the CPU, in eval mode)."""
+    cls = METHODS.get(data["method"])
+    with unrecorded():
+        params = build(cls.Params, data["params"], f"methods.{data['method']}")
+    method = cls(params, CONTEXTS.get(data["context"].get("modality", "image")).from_data(data["context"]))
+    method.load_state_dict(data["state_dict"])
+    method.load_extra_state(data["extra_state"])
+    return ImageEncoder(method.eval())

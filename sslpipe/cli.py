@@ -138,10 +138,11 @@ def cmd_defaults(args):
 
 
 def cmd_init_tracking(args):
-    from .tracking import init_store, tracking_uri
+    from .tracking import init_store, tracking_uri, ui_address
 
-    init_store(_cfg(args).study.name)
+    exp_id = init_store(_cfg(args).study.name)
     print(f"MLflow store ready: {tracking_uri()}")
+    print(f"its runs table in the UI (make ui): {ui_address(exp_id)}")
 
 
 def cmd_sync_tracking(args):
@@ -151,6 +152,15 @@ def cmd_sync_tracking(args):
     for run_id, name, n, status in done:
         print(f"{name}: run {run_id}: {n} logged calls sent, closed as {status}")
     print(f"{len(done)} run(s) synced" if done else "nothing to sync: every run's tracking data reached its store")
+
+
+def cmd_models(args):
+    from .tracking import register_encoder
+
+    cfg = _cfg(args)
+    key = cfg.run(args.dataset, args.run).key
+    name, version, run_id = register_encoder(cfg.study.name, args.dataset, key)
+    print(f"registered {name} version {version} (from the encoder's run {run_id}); load it with mlflow.pytorch.load_model('models:/{name}/{version}')")
 
 
 def cmd_load_tracking(args):
@@ -252,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("names", nargs="*", help="method names (default: all)")
     add("init-tracking", cmd_init_tracking, "create the MLflow store and experiment (before parallel jobs)")
     add("sync-tracking", cmd_sync_tracking, "send tracking data that did not reach the MLflow store (server down mid-stage, killed runs)")
+    sp = add("models", cmd_models, "MLflow Model Registry: `models register <dataset> <run>` registers a run's trained encoder "
+             "as <study>-<dataset>-<run>, its version pointing to the encoder's run (its row)")
+    sp.add_argument("action", choices=["register"])
+    sp.add_argument("dataset", help="dataset name")
+    sp.add_argument("run", help=ARG_HELP["run"])
     sp = add("load-tracking", cmd_load_tracking, "load test of the MLflow store (MLFLOW_TRACKING_URI or the project's SQLite): "
              "many stage processes logging at once, then every run, metric step and artifact counted")
     sp.add_argument("--processes", type=int, default=16, help="stage processes (runs), default 16")
@@ -287,10 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     sp = add("fidelity", cmd_fidelity, "evaluate the study's encoders under cheaper and paper evaluation settings and compare "
              "every metric (mean absolute difference, Spearman rank correlation, CPU seconds)")
-    sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<method>/model.pt (default: models)")
+    sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<run>/model.pt (default: models)")
     sp.add_argument("--plan", default=None, help="YAML: reference and settings (default: params.yaml's evaluate against the paper preset's)")
     sp.add_argument("--out", default="reports/fidelity.json", help="results, written after every encoder; a rerun resumes")
-    sp.add_argument("--runs", nargs="*", default=None, help="runs (<dataset>-<method>) or datasets (default: every run of the study)")
+    sp.add_argument("--runs", nargs="*", default=None, help="run keys (<dataset>-<run>, as `sslpipe runs` lists them) or datasets (default: every image run of the study)")
     sp.add_argument("--metrics", nargs="*", default=None, help="metrics to evaluate (default: every applicable one but interpolation)")
     sp.add_argument("--threads", type=int, default=1, help="torch/BLAS/DCI threads (default 1: clean CPU seconds per metric)")
     sp.add_argument("--table", action="store_true", help="only print the table of an existing --out file")

@@ -115,7 +115,7 @@ def _truncate(emb, n_train: int, n_test: int):
                                test_z=emb.test_z[:n_test], test_targets=emb.test_targets[:n_test])
 
 
-def evaluate_run(enc: Encoders, dataset: str, method_name: str, settings: dict[str, EvaluateConfig], metrics: list[str] | None,
+def evaluate_run(enc: Encoders, dataset: str, run_name: str, settings: dict[str, EvaluateConfig], metrics: list[str] | None,
                  seed: int, n_jobs: int) -> dict:
     """Every setting's metric values for one encoder, and each metric's CPU seconds."""
     from . import evaluate  # noqa: F401  (registers every metric)
@@ -123,7 +123,7 @@ def evaluate_run(enc: Encoders, dataset: str, method_name: str, settings: dict[s
     from .evaluate.base import METRICS, EvalContext
     from .evaluate.suite import focus_target
 
-    method = load_method(enc.models / dataset / method_name / "model.pt", enc.device)
+    method = load_method(enc.models / dataset / run_name / "model.pt", enc.device)
     n_train = max(s.embed.n_train for s in settings.values())
     n_test = max(s.embed.n_test for s in settings.values())
     full = enc.embeddings(dataset, method, n_train, n_test)
@@ -147,7 +147,7 @@ def evaluate_run(enc: Encoders, dataset: str, method_name: str, settings: dict[s
             seconds[m.name], wall[m.name] = time.process_time() - t0, time.perf_counter() - w0
         out["values"][name], out["seconds"][name], out["wall"][name] = values, seconds, wall
         out["encoded"][name] = ctx._codes.encoded if ctx._codes is not None else 0  # distinct combinations rendered and encoded
-        print(f"  {dataset}/{method_name} [{name}]: {sum(seconds.values()):.1f} CPU s", flush=True)
+        print(f"  {dataset}/{run_name} [{name}]: {sum(seconds.values()):.1f} CPU s", flush=True)
     return out
 
 
@@ -162,14 +162,13 @@ def run(cfg: Config, models: str | Path = "models", plan: str | Path | None = No
 
     seed_everything(cfg.study.seed, threads)
     reference, settings, raw = load_plan(cfg, plan)
-    key = lambda r: f"{r.dataset}-{r.method}"  # noqa: E731
     from .data.sources import SOURCES
 
     # the settings compared are the image metrics' (text datasets have their own evaluation)
-    chosen = [r for r in cfg.runs() if SOURCES.get(r.dataset).modality == "image" and (not runs or key(r) in runs or r.dataset in runs)]
+    chosen = [r for r in cfg.runs() if SOURCES.get(r.dataset).modality == "image" and (not runs or r.key in runs or r.dataset in runs)]
     if not chosen:
-        raise ConfigError("--runs", f"{runs} matches no run of the study on an image dataset.", "name runs as <dataset>-<method> or a dataset.")
-    missing = [key(r) for r in chosen if not (Path(models) / r.dataset / r.method / "model.pt").exists()]
+        raise ConfigError("--runs", f"{runs} matches no run of the study on an image dataset.", "name runs by their key (`sslpipe runs`: <dataset>-<run>) or a dataset.")
+    missing = [r.key for r in chosen if not (Path(models) / r.dataset / r.name / "model.pt").exists()]
     if missing:
         raise DataError(f"no trained model for {', '.join(missing)} under {models}. Fix: run their pretrain stages or pass --models DIR.")
     path = Path(out)
@@ -178,10 +177,10 @@ def run(cfg: Config, models: str | Path = "models", plan: str | Path | None = No
         result = {"reference": reference, "settings": raw, "runs": {}}
     enc = Encoders(cfg, models)
     for r in chosen:
-        if key(r) in result["runs"]:
+        if r.key in result["runs"]:
             continue
-        result["runs"][key(r)] = {"dataset": r.dataset, "method": r.method} | evaluate_run(
-            enc, r.dataset, r.method, settings, metrics, cfg.study.seed, threads)
+        result["runs"][r.key] = {"dataset": r.dataset, "method": r.method, "run": r.name, "seed": r.seed} | evaluate_run(
+            enc, r.dataset, r.name, settings, metrics, r.seed, threads)
         write_json(path, result)
     return result
 

@@ -1,10 +1,13 @@
 """The only module that talks to MLflow.
 
 Every stage execution is one MLflow run named ``<stage>/<dataset>/<run>`` in the
-study's experiment, with the parameters the stage read, its metrics and artifacts, the
-shard manifest as the run's dataset input, and tags ``dataset``, ``method``, ``stage``,
-``git_commit``, ``params_hash`` (stages over a study run also ``run``, ``seed``, ``variant``;
-``dvc_exp`` inside ``dvc exp run``).
+study's experiment (tagged as a model-training experiment, so the UI opens on its runs table),
+with the parameters the stage read, its metrics and artifacts, the shard manifest as the run's
+dataset input, and tags ``dataset``, ``method``, ``stage``, ``git_commit``, ``params_hash``
+(stages over a study run also ``run``, ``seed``, ``variant``; ``dvc_exp`` inside ``dvc exp run``).
+The stage runs of a study run are children of its encoder's row (:class:`Parent`): one run per
+(dataset, run) holding the encoder's parameters, its evaluation metrics and its logged model,
+which is what the runs table compares.
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db`` with an
 absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
@@ -52,6 +55,32 @@ from typing import Any, Iterator
 
 from .core.errors import SslpipeError
 from .core.schema import flatten, params_hash
+
+#: The tag by which MLflow nests a run under its parent in the runs table.
+MLFLOW_PARENT = "mlflow.parentRunId"
+
+#: The experiment is a model-training one: MLflow's tag for an experiment's kind.  The 3.17 UI
+#: itself picks its views (runs table, or the GenAI traces overview) from its "GenAI / Model
+#: training" switch, which the address sets with ``?workflowType=machine_learning`` (see
+#: :func:`ui_address`) and the browser remembers once the switch is clicked.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+UI_WORKFLOW = "workflowType=machine_learning"
+
+
+def ui_address(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The UI's address of the experiment, opening on its runs table."""
+    return f"{base}/#/experiments/{experiment_id}?{UI_WORKFLOW}"
+
+#: How logged models are stored: pickled (the module says how to rebuild itself, see
+#: ``checkpoint.ImageEncoder``), not MLflow's default torch.export graph, which is traced for the
+#: example's dtype only and cannot trace encoders that run numpy (the classical baselines).
+MODEL_FORMAT = "pickle"
+
+#: seconds between system metrics samples (MLflow's default, 10 s, misses most pretrain runs of a small study)
+SYSTEM_METRICS_INTERVAL = 2.0
+
+#: The tag that marks an encoder's row: the parent run of its stage executions.
+ROLE = "sslpipe.role"
 
 EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 
@@ -103,6 +132,8 @@ def init_store(experiment: str) -> str:
         client = mlflow.MlflowClient(uri)
         exp = client.get_experiment_by_name(experiment)
         exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+        if (exp.tags.get(EXPERIMENT_KIND[0]) if exp else None) != EXPERIMENT_KIND[1]:
+            client.set_experiment_tag(exp_id, *EXPERIMENT_KIND)
         if uri == _default_uri():
             reroot_artifacts(repo_root() / "mlflow.db", repo_root() / "mlruns")
     return exp_id
@@ -240,10 +271,13 @@ class StageRun:
     """
 
     def __init__(self, experiment: str, stage: str, dataset: str = "-", run: str = "-", params: dict[str, Any] | None = None,
-                 tags: dict[str, str] | None = None):
+                 tags: dict[str, str] | None = None, parent: "Parent | None" = None):
         self.experiment, self.stage, self.dataset, self.run_name = experiment, stage, dataset, run
         self.params = params or {}
         self.tags = {"method": run, **(tags or {})}
+        self.parent = parent
+        self.parent_id: str | None = None
+        self._monitor = None
         self._mlflow = None
         self._client = None
         self._journal: Journal | None = None
@@ -274,12 +308,18 @@ class StageRun:
         }
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
+        if self.parent is not None:
+            self.parent_id = self._encoder_row(exp_id, tags)
+            tags[MLFLOW_PARENT] = self.parent_id
         self.run = self._client.create_run(exp_id, run_name=self.name, tags=tags)
         self.run_id = self.run.info.run_id
         self._journal = Journal.create(journal_dir() / f"{self.run_id}.jsonl", self.uri, self.run_id, self.name)
         self._close_stale(exp_id, tags)
-        flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flatten(self.params).items()}
-        self._record({"kind": "params", "params": flat})
+        self._record({"kind": "params", "params": _flat(self.params)})
+        if self.parent_id:
+            self._record({"kind": "status", "status": "RUNNING", "run_id": self.parent_id})
+            if self.parent.params is not None:
+                self._record({"kind": "params", "params": _flat(self.parent.params), "run_id": self.parent_id})
         # SIGTERM's default action would kill the process before the run is closed; a handler
         # already installed (the stage's own) is kept.
         if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
@@ -290,7 +330,11 @@ class StageRun:
         if self._prev_sigterm is not None:
             signal.signal(signal.SIGTERM, self._prev_sigterm)
         status = "FINISHED" if exc_type is None else "KILLED" if _killed(exc_type, exc) else "FAILED"
+        if self._monitor is not None:
+            self._monitor.finish()
         self.flush()
+        if self.parent_id:
+            self._record({"kind": "status", "status": status, "run_id": self.parent_id})
         self._record({"kind": "end", "status": status})
         if self._offline:
             print(f"warning: MLflow store {_redact(self.uri)} failed during {self.name} ({self._offline}); the stage's files are "
@@ -301,7 +345,11 @@ class StageRun:
 
     # --- sending, journaled first --------------------------------------------------------
     def _record(self, rec: dict) -> None:
-        """Journal one record, then send it unless the store has failed already."""
+        """Journal one record, then send it unless the store has failed already.
+
+        Buffered metrics are sent first: an acknowledgement covers every earlier call.
+        """
+        self.flush()
         seq = self._journal.append(rec)
         if self._offline:
             return
@@ -319,6 +367,33 @@ class StageRun:
         self._offline = f"{type(e).__name__}: {first}"
         print(f"warning: MLflow store {_redact(self.uri)} stopped answering ({self._offline}); {self.name} goes on, "
               f"journaling to {self._journal.path}", file=sys.stderr)
+
+    def _encoder_row(self, exp_id: str, tags: dict) -> str:
+        """The id of the encoder's row (the parent of its stage runs), found or created.
+
+        The row of a (dataset, run key) in this project and ``dvc exp run`` experiment (none
+        outside one): the newest such row, so that re-running a stage updates it.  A stage that
+        logs the encoder's parameters (pretrain) starts a new row when the newest one holds other
+        values (``params_hash``): MLflow parameters are immutable, and changed ones make another
+        encoder.
+        """
+        p = self.parent
+        want = params_hash(p.params) if p.params is not None else None
+        filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{self.dataset}' and tags.run = '{p.tags['run']}'"
+        rows = self._client.search_runs([exp_id], filter_string=filt, order_by=["attributes.start_time DESC"], max_results=1000)
+        mine = [r for r in rows if r.data.tags.get("sslpipe.project") == tags["sslpipe.project"] and r.data.tags.get("dvc_exp") == tags.get("dvc_exp")]
+        r = mine[0] if mine else None
+        if r is not None and want is not None and r.data.tags.get("params_hash") not in (None, want):
+            r = None
+        row_tags = {**p.tags, "dataset": self.dataset, ROLE: "encoder", "git_commit": tags["git_commit"],
+                    "sslpipe.project": tags["sslpipe.project"], **({"dvc_exp": tags["dvc_exp"]} if tags.get("dvc_exp") else {}),
+                    **({"params_hash": want} if want else {})}
+        if r is None:
+            return self._client.create_run(exp_id, run_name=p.name, tags=row_tags).info.run_id
+        for k, v in row_tags.items():
+            if r.data.tags.get(k) != v:
+                self._client.set_tag(r.info.run_id, k, v)
+        return r.info.run_id
 
     def _close_stale(self, exp_id: str, tags: dict) -> None:
         """Close the RUNNING runs of this stage whose process died, replaying their journals.
@@ -354,10 +429,16 @@ class StageRun:
             self._client.set_tag(self.run_id, "sslpipe.replaces", ",".join(replaced))
 
     # --- logging ---------------------------------------------------------------
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        """Journaled at once, sent in batches (one store round-trip per ~1000 values)."""
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None, encoder: bool = False) -> None:
+        """Journaled at once, sent in batches (one store round-trip per ~1000 values).
+
+        ``encoder=True`` also logs them on the encoder's row (its evaluation metrics, headline
+        training figures), sent at once.
+        """
         ts = int(time.time() * 1000)
         rows = [[_metric_key(k), float(v), ts, step or 0] for k, v in metrics.items()]
+        if encoder and self.parent_id:
+            self._record({"kind": "metrics", "metrics": rows, "run_id": self.parent_id})
         seq = self._journal.append({"kind": "metrics", "metrics": rows})
         self._metrics_buffer.append((seq, rows))
         if sum(len(r) for _, r in self._metrics_buffer) >= 900:
@@ -394,11 +475,116 @@ class StageRun:
         parent = str(Path(name).parent)
         self._record({"kind": "artifact", "path": str(dest), "artifact_path": None if parent == "." else parent})
 
-    def log_shards(self, shard_dir: str | Path, manifest: dict, context: str) -> None:
-        """The shard manifest as this run's dataset input (name, digest, source path)."""
-        digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
-        self._record({"kind": "input", "name": manifest["dataset"], "digest": digest,
-                      "source": str(Path(shard_dir).resolve()), "context": context})
+    def log_shards(self, shard_dir: str | Path, manifest: dict, context: str, encoder: bool = False) -> None:
+        """The shard manifest as this run's dataset input (name, digest of the manifest, source path),
+        which MLflow's runs table shows in its Dataset column; ``encoder=True`` also on the encoder's row."""
+        digest = manifest_digest(manifest)
+        rec = {"kind": "input", "name": manifest["dataset"], "digest": digest, "source": str(Path(shard_dir).resolve()), "context": context}
+        self._record(rec)
+        if encoder and self.parent_id:
+            self._record({**rec, "run_id": self.parent_id})
+
+    def log_model(self, model, input_example, name: str = "encoder", registered_name: str | None = None) -> None:
+        """A PyTorch module as an MLflow Model (pytorch flavour): ``runs:/<encoder row id>/<name>``.
+
+        The model's source run is the encoder's row (so the runs table lists it in the row's
+        Models column, and a registered version points to the row); the stage run lists it as
+        its output.
+
+        Its signature comes from ``input_example`` (a numpy batch) and the module's output on
+        it; the requirements are stated (torch, mlflow, sslpipe), not inferred by importing
+        the model in a subprocess.  The model is saved in the journal's folder first, so a
+        store that fails keeps it for ``sslpipe sync-tracking``.  ``registered_name`` also
+        registers it in the Model Registry.
+        """
+        import mlflow.pytorch
+        import torch
+        from mlflow.models import infer_signature
+
+        with torch.no_grad():
+            out = model(torch.from_numpy(input_example)).cpu().numpy()
+        dest = self._journal.folder / "models" / name
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with _quiet_pickle_warning():
+            mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
+                                      pip_requirements=_model_requirements(), serialization_format=MODEL_FORMAT)
+        self._record({"kind": "model", "path": str(dest), "name": name, "run_id": self.parent_id or self.run_id,
+                      "stage_run_id": self.run_id, "registered_name": registered_name})
+
+    def start_system_metrics(self) -> None:
+        """CPU, memory, disk, network (and GPU where MLflow can read it) as ``system/*`` metrics,
+        sampled by MLflow's monitor every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (default
+        :data:`SYSTEM_METRICS_INTERVAL`) until the run ends; live only, so nothing is journaled."""
+        if self._offline or self._monitor is not None:
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=self.uri)
+        self._monitor.start()
+
+
+class Parent:
+    """The encoder's row that a stage run belongs to: its name, tags and (for the stage that
+    trains the encoder) the parameters that define it."""
+
+    def __init__(self, name: str, tags: dict[str, str], params: dict[str, Any] | None = None):
+        self.name, self.tags, self.params = name, tags, params
+
+
+def manifest_digest(manifest: dict) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _flat(params: dict) -> dict[str, str]:
+    return {k: json.dumps(v) if isinstance(v, (list, dict)) else str(v) for k, v in flatten(params).items()}
+
+
+@contextlib.contextmanager
+def _fluent(uri: str, experiment_id: str | None = None) -> Iterator[None]:
+    """MLflow's fluent API pointed at ``uri`` (and an experiment) for a block, then exactly as before
+    (an unset URI stays unset, so ``MLFLOW_TRACKING_URI`` keeps working in the process)."""
+    import mlflow
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    prev_exp = fluent._active_experiment_id
+    with _use_tracking_uri(uri):
+        try:
+            if experiment_id is not None:
+                mlflow.set_experiment(experiment_id=experiment_id)
+            yield
+        finally:
+            fluent._active_experiment_id = prev_exp
+
+
+@contextlib.contextmanager
+def _quiet_pickle_warning() -> Iterator[None]:
+    """MLflow warns on every pickled PyTorch model; sslpipe's stages never unpickle one (README: Tracking)."""
+    import logging
+
+    log = logging.getLogger("mlflow.pytorch")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _model_requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mlflow
+    import torch
+
+    reqs = [f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"]
+    for dist in ("kornia", "numpy"):
+        try:
+            reqs.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            pass
+    return reqs
 
 
 def _is_caller_error(e: Exception) -> bool:
@@ -407,8 +593,10 @@ def _is_caller_error(e: Exception) -> bool:
 
 
 def send(client, run_id: str, rec: dict) -> None:
-    """Send one journal record to the store (also used to replay a journal)."""
+    """Send one journal record to the store (also used to replay a journal); a record with a
+    ``run_id`` of its own goes to that run (the encoder's row)."""
     kind = rec["kind"]
+    run_id = rec.get("run_id", run_id)
     if kind == "params":
         from mlflow.entities import Param
 
@@ -442,8 +630,34 @@ def send(client, run_id: str, rec: dict) -> None:
             source = resolve_dataset_source(rec["source"])
         ds = MetaDataset(source=source, name=rec["name"], digest=rec["digest"])
         client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, rec["context"])])])
+    elif kind == "status":  # the encoder's row follows its latest stage run
+        if rec["status"] == "RUNNING":
+            client.update_run(run_id, status="RUNNING")
+        else:
+            client.set_terminated(run_id, rec["status"])
+    elif kind == "model":
+        _send_model(client, run_id, rec)
     elif kind == "end":
         client.set_terminated(run_id, rec["status"])
+
+
+def _send_model(client, run_id: str, rec: dict) -> None:
+    """Log a model saved by :meth:`StageRun.log_model` to its run (the encoder's row), listed as the stage run's output."""
+    import mlflow
+    import mlflow.pytorch
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model
+    from mlflow.models.utils import _read_example
+
+    path = rec["path"]
+    saved = Model.load(path)
+    # MLflow's model logging goes through its fluent API's current store and experiment: the run's own, for this call only
+    with _fluent(client._tracking_client.tracking_uri, client.get_run(run_id).info.experiment_id), _quiet_pickle_warning():
+        info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
+                                        input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
+                                        registered_model_name=rec.get("registered_name"), serialization_format=MODEL_FORMAT)
+    if rec.get("stage_run_id", run_id) != run_id:
+        client.log_outputs(rec["stage_run_id"], models=[LoggedModelOutput(info.model_id, step=0)])
 
 
 class Journal:
@@ -548,6 +762,31 @@ def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
         j.remove()
         done.append((start["run_id"], start["name"], len(pending), status))
     return done
+
+
+def register_encoder(experiment: str, dataset: str, run_key: str) -> tuple[str, str, str]:
+    """Register the encoder of a run (the newest ``encoder`` model of its row) in the Model Registry
+    as ``<experiment>-<run key>``; returns (name, version, the row's run id).
+
+    The version's source run is the encoder's row.  Inside ``dvc exp run`` the experiment's row is used.
+    """
+    import mlflow
+
+    uri = tracking_uri()
+    check_reachable(uri)
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{dataset}' and tags.run = '{run_key}'"
+    rows = [] if exp is None else client.search_runs([exp.experiment_id], filter_string=filt, order_by=["attributes.start_time DESC"])
+    rows = [r for r in rows if r.data.tags.get("sslpipe.project") == str(repo_root()) and r.data.tags.get("dvc_exp") == os.environ.get("DVC_EXP_NAME")
+            and r.outputs and r.outputs.model_outputs]
+    if not rows:
+        raise SslpipeError(f"no row of {run_key} with a logged encoder in experiment {experiment!r} of {_redact(uri)}. "
+                           f"Fix: run `dvc repro pretrain@{run_key}` (runs on image datasets log their encoder).")
+    name = f"{experiment}-{run_key}"
+    with _fluent(uri):
+        version = mlflow.register_model(f"runs:/{rows[0].info.run_id}/encoder", name)
+    return name, version.version, rows[0].info.run_id
 
 
 def _metric_key(k: str) -> str:

@@ -101,3 +101,30 @@ def test_two_saves_of_the_same_model_are_byte_identical(tmp_path):
     torch.manual_seed(0)
     save_method(b, tiny_method("vae"), dataset="toy")
     assert a.read_bytes() == b.read_bytes()
+
+
+IMAGE_METHODS = [m for m in METHODS.names() if METHODS.get(m).modality in ("image", "any")]
+
+
+def test_every_image_encoder_round_trips_as_an_mlflow_model(tmp_path):
+    """What pretrain logs for users: the pytorch flavour pickles an ImageEncoder as the model file's
+    plain data and rebuilds it on load, giving the codes the embed stage computes (uint8 and float input)."""
+    import mlflow.pytorch
+
+    from sslpipe.checkpoint import ImageEncoder, encode_images
+    from sslpipe.tracking import MODEL_FORMAT
+
+    for name in IMAGE_METHODS:
+        torch.manual_seed(0)
+        method = tiny_method(name)  # untrained weights rebuild alike; the fitted baselines need their fit (extra state)
+        if not method.trainable and method.fit_samples:
+            method.fit(method_inputs(method)[1])
+        (tmp_path / name).mkdir()
+        images = (torch.rand(5, method.ctx.channels, 32, 32) * 255).to(torch.uint8)
+        mlflow.pytorch.save_model(ImageEncoder(method), str(tmp_path / name / "model"), serialization_format=MODEL_FORMAT,
+                                  pip_requirements=[])  # no requirements inference (a subprocess per model)
+        loaded = mlflow.pytorch.load_model(str(tmp_path / name / "model"))
+        with torch.no_grad():
+            codes = loaded(images).numpy()
+            assert torch.equal(loaded(images), loaded(images.float() / 255)), name
+        assert (codes == encode_images(method, images.numpy())).all(), name

@@ -41,3 +41,36 @@ def test_default_plan_compares_params_with_the_paper_preset():
     assert ref == "paper" and set(settings) == {"study", "paper"}
     assert settings["paper"].metrics["dci"].n_estimators == 100 and settings["paper"].embed.n_train == paper_evaluate()["embed"]["n_train"]
     assert raw["study"] == cfg.raw["evaluate"]
+
+
+def test_run_evaluates_every_seed_of_a_run_from_its_own_model(tmp_path, monkeypatch):
+    """Runs are found by their key and model path (``models/<dataset>/<run>``), so seeds are distinct encoders."""
+    import torch
+    import yaml
+
+    from sslpipe.cli import main
+    from sslpipe.config import expand_sweeps
+    from sslpipe.fidelity import run
+    from tests.conftest import tiny_toy_study
+
+    raw = tiny_toy_study("fidelity-seeds")
+    raw["study"]["sweeps"] = [{"dataset": "toy", "method": "random_init", "seeds": [0, 1]}]
+    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    small = {"embed": {"n_train": 60, "n_test": 30}, "metrics": raw["evaluate"]["metrics"]}
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump({"reference": "ref", "settings": {"cheap": small, "ref": raw["evaluate"]}}))
+    threads = torch.get_num_threads()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"], ["pretrain", "toy", "random_init-s1"]):
+            assert main(cmd) == 0, cmd
+        result = run(load(), plan="plan.yaml", out="fidelity.json", metrics=["linear", "dci"])
+    finally:
+        torch.set_num_threads(threads)
+    assert set(result["runs"]) == {"toy-random_init", "toy-random_init-s1"}
+    a, b = (result["runs"][k]["values"]["ref"] for k in ("toy-random_init", "toy-random_init-s1"))
+    assert result["runs"]["toy-random_init-s1"]["seed"] == 1 and a != b  # two initialisations, two encoders
+    assert set(compare(result)["cheap"]) >= {"dci/disentanglement"}
+    with pytest.raises(Exception, match="matches no run"):
+        run(load(), plan="plan.yaml", out="fidelity.json", runs=["toy-nothing"])

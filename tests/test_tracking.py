@@ -194,3 +194,87 @@ def test_a_copied_project_writes_artifacts_inside_the_copy(shared_store, tmp_pat
     client = mlflow.MlflowClient(f"sqlite:///{b / 'mlflow.db'}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(runs) >= 2 and all(r.info.artifact_uri.startswith(str(b / "mlruns") + "/") for r in runs)
+
+
+# --- the encoder's row ----------------------------------------------------------------------
+from sslpipe.tracking import Parent, sync_pending
+
+TAGS = {"method": "simclr", "run": "toy-simclr", "seed": "0", "variant": "-"}
+
+
+def _row(params=None):
+    return Parent("toy/simclr", {**TAGS, "family": "contrastive"}, params)
+
+
+def test_stage_runs_nest_under_one_encoder_row_until_its_parameters_change(store, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    client = mlflow.MlflowClient(store)
+    exp = client.get_experiment_by_name("t").experiment_id
+    ids = []
+    for stage, params in (("pretrain", {"methods.simclr": {"temperature": 0.5}}), ("evaluate", None), ("evaluate", None)):
+        with StageRun("t", stage, "toy", "simclr", {"x": 1}, TAGS, _row(params)) as run:
+            run.log_metrics({"loss": 2.0}, step=1)
+            run.log_metrics({"linear/shape": 0.5 + len(ids) / 10}, encoder=True)
+        ids.append((run.parent_id, run.run_id))
+    assert len({p for p, _ in ids}) == 1
+    row = client.get_run(ids[0][0])
+    assert row.info.run_name == "toy/simclr" and row.info.status == "FINISHED" and row.data.tags["family"] == "contrastive"
+    assert row.data.params["methods.simclr.temperature"] == "0.5" and row.data.metrics["linear/shape"] == 0.7
+    assert "loss" not in row.data.metrics  # a stage's own metrics stay on its run
+    assert all(client.get_run(r).data.tags["mlflow.parentRunId"] == row.info.run_id for _, r in ids)
+    with StageRun("t", "pretrain", "toy", "simclr", {}, TAGS, _row({"methods.simclr": {"temperature": 0.2}})) as run:
+        pass
+    assert run.parent_id != row.info.run_id  # another encoder: MLflow parameters cannot change
+    monkeypatch.setenv("DVC_EXP_NAME", "exp-2")
+    with StageRun("t", "evaluate", "toy", "simclr", {}, TAGS, _row()) as other:
+        pass
+    assert other.parent_id not in (row.info.run_id, run.parent_id)
+    assert client.get_run(other.parent_id).data.tags["dvc_exp"] == "exp-2"
+    rows = client.search_runs([exp], "tags.`sslpipe.role` = 'encoder' and tags.run = 'toy-simclr'")
+    assert len(rows) == 3
+
+
+def test_a_killed_stage_leaves_its_rows_records_for_sync(store, tmp_path, monkeypatch):
+    import mlflow
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    client = mlflow.MlflowClient(store)
+    run = StageRun("t", "evaluate", "toy", "sync", {}, {**TAGS, "run": "toy-sync"}, Parent("toy/sync", {**TAGS, "run": "toy-sync"}))
+    run.__enter__()
+    run._go_offline(RuntimeError("server gone"))  # as if the store had stopped answering
+    run.log_metrics({"mig": 0.25}, encoder=True)
+    run.__exit__(None, None, None)
+    assert "mig" not in client.get_run(run.parent_id).data.metrics
+    (done,) = sync_pending(tmp_path)
+    assert done[0] == run.run_id and done[3] == "FINISHED"
+    row = client.get_run(run.parent_id)
+    assert row.data.metrics["mig"] == 0.25 and row.info.status == "FINISHED"
+
+
+def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, tmp_path, monkeypatch):
+    import mlflow
+    import mlflow.pytorch
+    import numpy as np
+    import torch
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    client = mlflow.MlflowClient(store)
+    tags = {**TAGS, "run": "toy-model"}
+    run = StageRun("t", "pretrain", "toy", "model", {}, tags, Parent("toy/model", tags, {"m": 1}))
+    run.__enter__()
+    run._go_offline(RuntimeError("server gone"))
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = np.ones((3, 1, 2, 2), np.float32)
+    run.log_model(net, x)
+    run.__exit__(None, None, None)
+    assert not client.get_run(run.parent_id).outputs.model_outputs
+    sync_pending(tmp_path)
+    mlflow.set_tracking_uri(store)  # an earlier test's fixture set another one for the process
+    loaded = mlflow.pytorch.load_model(f"runs:/{run.parent_id}/encoder")
+    with torch.no_grad():
+        assert torch.equal(loaded(torch.from_numpy(x)), net(torch.from_numpy(x)))
+    assert [m.model_id for m in client.get_run(run.run_id).outputs.model_outputs] == \
+        [m.model_id for m in client.get_run(run.parent_id).outputs.model_outputs]

@@ -31,6 +31,11 @@ class Modality:
         """What a fitted (non-gradient) baseline's ``fit`` gets from the training split."""
         raise NotImplementedError
 
+    def encoder_model(self, method, shard_dir: Path, manifest: dict) -> tuple[Any, Any] | None:
+        """The trained encoder as a torch module for users (an MLflow Model) with a numpy input
+        example from the shards, or None where the modality has no such model."""
+        return None
+
     # --- embed ---------------------------------------------------------------------------
     def embed(self, method, shard_dir: Path, manifest: dict, ecfg, device) -> tuple[Any, dict[str, float]]:
         """The embeddings file's content (``evaluate.embeddings``) and the counts to log."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checkpoint import encode_images
+from ..checkpoint import ImageEncoder, encode_images
 from ..data.loader import load_split, to_device, train_batches
 from ..evaluate.embeddings import Embeddings
 from ..methods.base import MethodContext
 from .base import MODALITIES, Modality
 
+EXAMPLE_IMAGES = 4  # test images stored with the MLflow Model as its input example
 PAIRS = 1000  # test images whose two standard augmentations give the alignment/uniformity pairs
 
 
@@ -43,6 +44,10 @@ class Images(Modality):
     def fit_input(self, method, shard_dir, manifest, device):
         images, _ = load_split(shard_dir, manifest, "train", limit=method.fit_samples)
         return to_device(images, device)
+
+    def encoder_model(self, method, shard_dir, manifest):
+        images, _ = load_split(shard_dir, manifest, "test", limit=EXAMPLE_IMAGES)
+        return ImageEncoder(method), np.ascontiguousarray(images)
 
     def embed(self, method, shard_dir, manifest, ecfg, device):
         from ..augment import standard_views

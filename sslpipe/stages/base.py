@@ -53,6 +53,8 @@ class Stage:
     code: tuple[str, ...]  # the package code it runs (a change reruns it)
     outs: tuple[Out, ...]
     run: Callable[..., None] = field(compare=False, repr=False, default=None)
+    #: the stage trains the encoder: its parameters (method, backbone, training) define the encoder's MLflow row
+    trains: bool = False
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -163,7 +165,7 @@ class StageContext:
         self.device = select_device(device)
 
     def __enter__(self) -> "StageContext":
-        from ..tracking import StageRun
+        from ..tracking import Parent, StageRun
 
         die_with_parent()  # a killed runner (dvc repro, snakemake) takes the stage with it
         self.check_item()
@@ -176,7 +178,14 @@ class StageContext:
                 experiment = self.cfg.study.name
             ident = self.identity()
             tags = {"method": ident["method"], "run": ident["key"], "seed": str(ident["seed"]), "variant": ident["variant"] or "-"} if ident else {}
-            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.name or "-", self.params(), tags)
+            params = self.params()
+            parent = None
+            if ident:  # the encoder's row: one per (dataset, run), its stage runs nested under it
+                from ..methods.base import METHODS
+
+                parent = Parent(f"{self.dataset}/{self.name}", {**tags, "family": METHODS.get(ident["method"]).family},
+                                params if self.stage.trains else None)
+            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.name or "-", params, tags, parent)
             self.run = self._tracked.__enter__()
         except BaseException:
             self._lock.__exit__(None, None, None)
@@ -191,11 +200,15 @@ class StageContext:
 
     # --- inputs ------------------------------------------------------------------
     def shards(self, *splits: str) -> tuple[Path, dict]:
-        """The dataset's shard directory and manifest, every listed split verified against it."""
+        """The dataset's shard directory and manifest, every listed split verified against it;
+        logged as the tracked run's and the encoder row's dataset input (context: the splits read)."""
         from ..data.shards import verify_shards
 
         shard_dir = paths.shard_dir(self.dataset)
-        return shard_dir, verify_shards(shard_dir, splits=splits)
+        manifest = verify_shards(shard_dir, splits=splits)
+        if self.run is not None:
+            self.run.log_shards(shard_dir, manifest, "+".join(splits), encoder=True)
+        return shard_dir, manifest
 
     def model(self):
         """The trained method of this run, on the stage's device, in eval mode."""

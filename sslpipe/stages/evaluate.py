@@ -69,7 +69,7 @@ def run(ctx: StageContext) -> None:
     metrics = evaluate_encoder(emb, cfg.evaluate, seed, n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir,
                                manifest=manifest, device=device, **modality.eval_inputs(method, emb, manifest, device))
     seconds = time.perf_counter() - t0
-    run.log_metrics(metrics)
+    run.log_metrics(metrics, encoder=True)
     run.log_metrics({"evaluate/seconds": seconds})
     out = paths.metrics_file(dataset, name)
     write_json(out, {"dataset": dataset, **ctx.identity(), "family": method.family, "metrics": metrics,

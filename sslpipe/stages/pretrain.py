@@ -37,7 +37,8 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
     method = build_method(ctx.method, cfg.method_params(spec), modality.context(manifest, cfg, spec, seed))
     tcfg = modality.train_config(cfg, spec, method, shard_dir, manifest, seed)
     run = ctx.run
-    run.log_shards(shard_dir, manifest, "train")
+    if tcfg.system_metrics:
+        run.start_system_metrics()
     rows: list[dict] = []
 
     def on_log(step: int, logs: dict) -> None:
@@ -54,14 +55,18 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
         if result.steps < tcfg.steps:
             print(f"stopped after {result.steps} of {tcfg.steps} steps; rerun to resume")
             return
-        run.log_metrics({f"train/{modality.examples}_per_s": result.images_per_s, "train/final_loss": result.final_loss, "train/steps": tcfg.steps})
+        run.log_metrics({f"train/{modality.examples}_per_s": result.images_per_s, "train/final_loss": result.final_loss, "train/steps": tcfg.steps},
+                        encoder=True)
     elif method.fit_samples:
         logs = method.to(device).fit(modality.fit_input(method, shard_dir, manifest, device))
         run.log_metrics(logs)
     seconds = time.perf_counter() - t0
-    run.log_metrics({"train/seconds": seconds})
+    run.log_metrics({"train/seconds": seconds}, encoder=True)
     out = paths.model_file(dataset, name)
     save_method(out, method, dataset=dataset)
+    exported = modality.encoder_model(method, shard_dir, manifest)
+    if exported is not None:
+        run.log_model(*exported, name="encoder")
     write_curve(paths.train_log(dataset, name), [r for r in rows if all(isinstance(v, (int, float)) and math.isfinite(v) for v in r.values())])
     run.log_artifact(out, "model")
     run.log_artifact(paths.train_log(dataset, name))
@@ -77,6 +82,7 @@ STAGE = Stage(
     deps=("data/shards/{dataset}",),
     code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py",
           "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py", "sslpipe/stages/pretrain.py"),
+    trains=True,
     outs=(
         Out("models/{dataset}/{run}"),
         Out("logs/{dataset}/{run}/train.csv", kind="plots", options={"x": "step", "y": "loss", "cache": False}),

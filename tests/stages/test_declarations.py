@@ -72,6 +72,8 @@ class FileLog:
 
     def hook(self, event, args):
         if event == "open" and args and args[0] is not None:
+            if args[1] is None and _in_rmtree():  # shutil.rmtree opens names relative to a directory's fd, not the cwd
+                return
             rel = self._rel(args[0])
             if rel is None:
                 return
@@ -85,6 +87,15 @@ class FileLog:
             rel = self._rel(args[1])
             if rel is not None:
                 self.writes.add(rel)
+
+
+def _in_rmtree() -> bool:
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "_rmtree_safe_fd":
+            return True
+        f = f.f_back
+    return False
 
 
 LOG = FileLog()

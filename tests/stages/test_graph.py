@@ -78,3 +78,35 @@ def test_snakemake_runs_the_same_graph_as_dvc(dvc_stages):
     owner = {o: by_rule[r]["name"] for r, j in jobs.items() for o in j["output"]}
     smk_edges = {(owner[i], by_rule[r]["name"]) for r, j in jobs.items() for i in j["input"] if i in owner}
     assert smk_edges == _dvc_edges()
+
+
+def test_snakemakes_closing_dvc_commit_leaves_the_outputs_timestamps(tmp_path):
+    """After a Snakemake run, `snakemake -n` has nothing to do although the Snakefile's ``onsuccess``
+    records the results with `dvc commit`: a relinking commit would rewrite every output file with
+    a new mtime, and inputs over Snakemake's checksum limit (1 MB) would then look updated."""
+    onsuccess = re.search(r'onsuccess:\n(?:\s*#.*\n)*\s*(shell\(.*\))', (ROOT / "workflow/Snakefile").read_text()).group(1)
+    write = "python -c \\\"open('{0}','w').write('{1}')\\\""
+    (tmp_path / "Snakefile").write_text(f'''rule all:
+    input: "plots", "m.json"
+onsuccess:
+    shell("sleep 1.1")
+    {onsuccess}
+rule embed:
+    output: "emb.npz"
+    shell: "{write.format('emb.npz', "e' * 2000000 + '")}"
+rule evaluate:
+    input: "emb.npz"
+    output: directory("plots"), "m.json"
+    shell: "mkdir -p plots && {write.format('plots/p.png', 'p')} && {write.format('m.json', 'm')}"
+''')
+    (tmp_path / "dvc.yaml").write_text("""stages:
+  embed: {cmd: 'true', outs: [{emb.npz: {persist: true}}]}
+  evaluate: {cmd: 'true', deps: [emb.npz], outs: [{plots: {persist: true}}, {m.json: {persist: true}}]}
+""")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout  # noqa: E731
+    run("git", "init", "-q")
+    run("dvc", "init", "-q")
+    run(sys.executable, "-m", "snakemake", "--cores", "1", "-q")
+    assert "up to date" in run("dvc", "status")
+    assert "Nothing to be done" in run(sys.executable, "-m", "snakemake", "-n")
