@@ -828,9 +828,10 @@ def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
         return []
     latest: dict[str, Any] = {}
     for r in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=50000):
-        i = r.info
-        if i.end_time is None or (i.run_name in latest and latest[i.run_name].start_time >= i.start_time):
+        i, tags = r.info, r.data.tags
+        if "stage" not in tags or tags.get(ROLE) or i.end_time is None:  # encoder rows are not stage executions
             continue
-        latest[i.run_name] = i
-    return [{"name": n, "stage": n.split("/")[0], "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000}
-            for n, i in sorted(latest.items())]
+        if i.run_name not in latest or latest[i.run_name][0].start_time < i.start_time:
+            latest[i.run_name] = (i, tags["stage"])
+    return [{"name": n, "stage": stage, "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000}
+            for n, (i, stage) in sorted(latest.items())]
