@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test test-cluster test-tracking test-ui tracking-server smoke study ui bench clean-outputs
+.PHONY: install repro test test-cluster test-tracking test-ui tracking-server smoke study ui bench bench-study clean-outputs
 
 install: $(STAMP)
 
@@ -61,6 +61,10 @@ study: install
 
 bench: install
 	$(BIN)/sslpipe bench
+
+# a built study's overheads: a stage's fixed cost, no-op dvc repro and dvc status, the last run's stage times
+bench-study: install
+	$(BIN)/sslpipe bench --study
 
 ui: install
 	$(BIN)/sslpipe init-tracking

@@ -1,24 +1,31 @@
-"""``sslpipe bench``: where the time goes, in images per second.
+"""``sslpipe bench``: where the time goes.
 
-(a) reading shards, (b) each method's Kornia view generation, (c) a training step on
-synthetic in-memory tensors, (d) the same step fed from shards, and (d)/(c): how much the
-data pipeline costs the trainer (1.0 = free).
+Data path (default): (a) reading shards, (b) each method's batched Kornia views against (b')
+the same views made one image at a time with PIL in DataLoader workers (the way image libraries
+usually do it) and their ratio, (c) a training step on synthetic in-memory tensors, (d) the same
+step fed from shards, and (d)/(c): how much the data pipeline costs the trainer (1.0 = free).
+
+Study (``--study``): a stage's fixed cost (process start, imports, config, tracked run: the
+wall time of a stage with almost no work minus that work), a no-op ``dvc repro`` and ``dvc
+status``, and the time of each stage kind in the last run of the study (from MLflow).
+
+``--json`` prints the same figures as one JSON object instead of tables.
 """
 from __future__ import annotations
 
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from .core import paths
 from .config import Config
-from .core.errors import DataError
-from .data.loader import iter_chunks, to_device, train_batches
-from .data.shards import shard_urls, verify_shards
-from .methods.base import MethodContext, build_method
-from .core.runtime import seed_everything, select_device
-from .train import make_optimizer
+from .core import paths
+from .core.errors import DataError, SslpipeError
 
 
 def _rate(n_images: int, seconds: float) -> float:
@@ -26,6 +33,9 @@ def _rate(n_images: int, seconds: float) -> float:
 
 
 def read_rate(shard_dir, manifest) -> float:
+    from .data.loader import iter_chunks
+    from .data.shards import shard_urls
+
     t0, n = time.perf_counter(), 0
     for images, _ in iter_chunks(shard_urls(shard_dir, manifest, "train")):
         n += len(images)
@@ -33,6 +43,9 @@ def read_rate(shard_dir, manifest) -> float:
 
 
 def step_rate(method, cfg, batches, device, steps: int) -> float:
+    from .data.loader import to_device
+    from .train import make_optimizer
+
     opt = make_optimizer(method.optim_parameters(), cfg)
     method.train()
 
@@ -52,7 +65,10 @@ def step_rate(method, cfg, batches, device, steps: int) -> float:
     return _rate(n, time.perf_counter() - t0)
 
 
-def view_rate(method, x: torch.Tensor, repeats: int = 5) -> float | None:
+def view_rate(method, x, repeats: int = 5) -> float | None:
+    """Images per second through the method's batched views (both views of each image); None: it has none."""
+    import torch
+
     with torch.no_grad():
         if method.views(x) is None:
             return None
@@ -62,7 +78,28 @@ def view_rate(method, x: torch.Tensor, repeats: int = 5) -> float | None:
     return _rate(repeats * x.shape[0], time.perf_counter() - t0)
 
 
-def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> None:
+def per_sample_rate(views_cfg, images: np.ndarray, batch_size: int, workers: int) -> float:
+    """Images per second (two views each) made one image at a time with PIL in ``workers`` DataLoader processes."""
+    from .augment.persample import per_sample_loader
+
+    loader = per_sample_loader(images, views_cfg, images.shape[1], images.shape[-1], batch_size, workers)
+    t0, n = time.perf_counter(), 0
+    for v1, _ in loader:  # worker start-up included: an epoch pays it too
+        n += v1.shape[0]
+    return _rate(n, time.perf_counter() - t0)
+
+
+def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int, workers: int | None = None,
+        per_sample_images: int = 1024) -> dict:
+    """The data-path figures as a dict (``print_data`` shows them as a table)."""
+    import torch
+
+    from .augment import ViewConfig
+    from .core.runtime import seed_everything, select_device
+    from .data.loader import load_split, to_device, train_batches
+    from .data.shards import verify_shards
+    from .methods.base import MethodContext, build_method
+
     shard_dir = paths.shard_dir(dataset)
     manifest = verify_shards(shard_dir, splits=("train",))
     if manifest.get("modality", "image") != "image":
@@ -70,21 +107,28 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> Non
     info = manifest["info"]
     device = select_device(cfg.train.device)
     seed_everything(cfg.study.seed, cfg.train.threads)
+    workers = max(1, os.cpu_count() or 1) if workers is None else workers
     names = methods or list(dict.fromkeys(r.method for r in cfg.runs() if r.dataset == dataset))
-    print(f"device {device}, {torch.get_num_threads()} threads, dataset {dataset} {info['channels']}x{info['resolution']}x{info['resolution']}")
-    print(f"(a) read shards: {read_rate(shard_dir, manifest):,.0f} images/s")
-    print(f"{'method':16s} {'(b) views':>12s} {'(c) synthetic':>14s} {'(d) shards':>12s} {'(d)/(c)':>8s} {'steps':>6s} {'train s':>8s}")
+    images, _ = load_split(shard_dir, manifest, "train", limit=per_sample_images)
+    out = {"device": str(device), "threads": torch.get_num_threads(), "workers": workers, "dataset": dataset,
+           "shape": [info["channels"], info["resolution"], info["resolution"]],
+           "read_images_per_s": read_rate(shard_dir, manifest), "methods": {}}
     total = 0.0
     for name in names:
         tcfg = cfg.method_train(name)
         method = build_method(name, cfg.methods[name], MethodContext(info["channels"], info["resolution"], cfg.backbone, cfg.study.seed)).to(device)
         if not method.trainable:
-            print(f"{name:16s} {'-':>12s} {'(not trained)':>14s}")
+            out["methods"][name] = {"trained": False}
             continue
         shape = (tcfg.batch_size, info["channels"], info["resolution"], info["resolution"])
         rng = np.random.default_rng(0)
         synthetic = [rng.integers(0, 256, size=shape, dtype=np.uint8) for _ in range(2)]
-        views = view_rate(method, to_device(synthetic[0], device))
+        batch = images[:tcfg.batch_size] if len(images) >= tcfg.batch_size else synthetic[0]
+        views = view_rate(method, to_device(batch, device))
+        views_cfg = getattr(cfg.methods[name], "views", None)
+        per_sample = None
+        if views is not None and isinstance(views_cfg, ViewConfig):
+            per_sample = per_sample_rate(views_cfg, images, tcfg.batch_size, workers)
 
         def cycle():
             while True:
@@ -92,8 +136,111 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int) -> Non
 
         c = step_rate(method, tcfg, cycle(), device, steps)
         d = step_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
-        vtxt = f"{views:,.0f}" if views else "-"
         seconds = tcfg.steps * tcfg.batch_size / d  # the pretrain stage's training time at this rate
         total += seconds
-        print(f"{name:16s} {vtxt:>12s} {c:>14,.0f} {d:>12,.0f} {d / c:>8.2f} {tcfg.steps:>6d} {seconds:>8.1f}")
-    print(f"training time of these methods at their configured steps: {total:.0f} s (stage start-up and evaluation not included)")
+        out["methods"][name] = {
+            "trained": True, "views_per_s": views, "per_sample_views_per_s": per_sample,
+            "views_ratio": views / per_sample if views and per_sample else None,
+            "synthetic_step_images_per_s": c, "shard_step_images_per_s": d, "shard_over_synthetic": d / c,
+            "steps": tcfg.steps, "train_seconds": seconds,
+        }
+    out["train_seconds_total"] = total
+    return out
+
+
+def print_data(r: dict) -> None:
+    c, res, _ = r["shape"]
+    print(f"device {r['device']}, {r['threads']} threads, {r['workers']} DataLoader workers, dataset {r['dataset']} {c}x{res}x{res}")
+    print(f"(a) read shards: {r['read_images_per_s']:,.0f} images/s")
+    print(f"{'method':16s} {'(b) views':>10s} {'(b) 1-by-1':>11s} {'ratio':>6s} {'(c) synthetic':>14s} {'(d) shards':>11s} "
+          f"{'(d)/(c)':>8s} {'steps':>6s} {'train s':>8s}")
+    fmt = lambda v, f="{:,.0f}": "-" if v is None else f.format(v)  # noqa: E731
+    for name, m in r["methods"].items():
+        if not m["trained"]:
+            print(f"{name:16s} {'-':>10s} {'-':>11s} {'-':>6s} {'(not trained)':>14s}")
+            continue
+        print(f"{name:16s} {fmt(m['views_per_s']):>10s} {fmt(m['per_sample_views_per_s']):>11s} {fmt(m['views_ratio'], '{:.1f}'):>6s} "
+              f"{m['synthetic_step_images_per_s']:>14,.0f} {m['shard_step_images_per_s']:>11,.0f} {m['shard_over_synthetic']:>8.2f} "
+              f"{m['steps']:>6d} {m['train_seconds']:>8.1f}")
+    print("(b) batched Kornia views; (b) 1-by-1: the same views one image at a time with PIL in DataLoader workers; "
+          "ratio = batched / 1-by-1 (images/s, two views each)")
+    print(f"training time of these methods at their configured steps: {r['train_seconds_total']:.0f} s (stage start-up and evaluation not included)")
+
+
+# --- the study's fixed costs ------------------------------------------------------------
+def _median_wall(cmd: list[str], repeats: int, env: dict | None = None) -> tuple[float, list[float]]:
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["stages are not up to date"]
+            raise SslpipeError(f"`{' '.join(cmd)}` exited with {done.returncode} ({last[0]}): the study is not built and unchanged. "
+                               "Fix: run `dvc repro` first, then bench it.")
+    return statistics.median(walls), walls
+
+
+def stage_cost(dataset: str, run_name: str, repeats: int) -> dict:
+    """Whole-process wall time of ``sslpipe embed <dataset> <run>`` (median of ``repeats``) and
+    its phases: start-up (interpreter, CLI), config (imports and params.yaml), open (run
+    check, tracked run), work, close; fixed cost = wall - work."""
+    from .core.io import read_json
+    from .core.runtime import TIMES_ENV
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, **{TIMES_ENV: str(Path(tmp) / "times.json")})
+        for _ in range(repeats):
+            _, (wall,) = _median_wall([sys.executable, "-m", "sslpipe", "embed", dataset, run_name], 1, env)
+            phases = read_json(Path(tmp) / "times.json")
+            rows.append({"wall": wall, "startup": wall - sum(phases.values()), **phases})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    med["fixed"] = statistics.median(r["wall"] - r["work"] for r in rows)
+    med["tracking"] = statistics.median(r["open"] + r["close"] for r in rows)
+    return {"stage": f"embed {dataset} {run_name}", "repeats": repeats, "median": med, "runs": rows}
+
+
+def stage_breakdown(experiment: str) -> dict:
+    """Seconds per stage kind in the latest finished run of every stage (MLflow's run times)."""
+    from .tracking import stage_times
+
+    times = stage_times(experiment)
+    kinds: dict[str, list[float]] = {}
+    for t in times:
+        kinds.setdefault(t["stage"], []).append(t["seconds"])
+    return {k: {"runs": len(v), "seconds": sum(v), "median": statistics.median(v)} for k, v in kinds.items()}
+
+
+def study(cfg: Config, repeats: int = 5, dataset: str | None = None, run_name: str | None = None) -> dict:
+    """The study's fixed costs and its last run's stage times (the project must be built: ``dvc repro``)."""
+    runs = cfg.runs()
+    baseline = [r for r in runs if r.method == "random_init"] or runs
+    if dataset is None or run_name is None:
+        dataset, run_name = baseline[0].dataset, baseline[0].name
+    times = stage_breakdown(cfg.study.name)  # before the timed stage executions below add runs of their own
+    status = _median_wall(["dvc", "status", "-q"], repeats)
+    repro = _median_wall(["dvc", "repro", "-q"], repeats)
+    return {
+        "repeats": repeats,
+        "stage": stage_cost(dataset, run_name, repeats),
+        "dvc_status_s": status[0], "dvc_status_runs": status[1],
+        "dvc_noop_repro_s": repro[0], "dvc_noop_repro_runs": repro[1],
+        "stage_times": times,
+    }
+
+
+def print_study(r: dict) -> None:
+    s, m = r["stage"], r["stage"]["median"]
+    print(f"stage fixed cost ({s['stage']}, median of {s['repeats']}): {m['fixed']:.2f} s of {m['wall']:.2f} s wall "
+          f"(start-up {m['startup']:.2f}, config {m['config']:.2f}, open {m['open']:.2f}, work {m['work']:.2f}, close {m['close']:.2f}; "
+          f"tracked run {m['tracking']:.2f})")
+    print(f"no-op dvc repro: {r['dvc_noop_repro_s']:.2f} s, dvc status: {r['dvc_status_s']:.2f} s (median of {r['repeats']})")
+    times = r["stage_times"]
+    if not times:
+        print("stage times: no finished runs in the MLflow store yet")
+        return
+    total = sum(t["seconds"] for t in times.values())
+    print(f"stage times of the last run (inside the tracked runs; MLflow), {total:.0f} s in all:")
+    for kind, t in sorted(times.items(), key=lambda kv: -kv[1]["seconds"]):
+        print(f"  {kind:10s} {t['runs']:4d} runs {t['seconds']:8.1f} s ({100 * t['seconds'] / max(total, 1e-9):4.1f}%), median {t['median']:.2f} s")

@@ -15,13 +15,28 @@ def _cfg(args):
 
 def cmd_stage(args):
     """Any declared stage: open its context (run check, tracked run, ...) and run it."""
+    import os
+    import time
+
+    from .core.runtime import TIMES_ENV
     from .stages import STAGES
     from .stages.base import StageContext
 
+    marks = [("start", time.perf_counter())]
+    mark = lambda name: marks.append((name, time.perf_counter()))  # noqa: E731
     stage = STAGES[args.command]
     opts = {"stop_after": args.stop_after} if getattr(args, "stop_after", None) is not None else {}
-    with StageContext(_cfg(args), stage, **{a: getattr(args, a) for a in stage.args}) as ctx:
+    cfg = _cfg(args)
+    mark("config")
+    with StageContext(cfg, stage, **{a: getattr(args, a) for a in stage.args}) as ctx:
+        mark("open")
         stage.run(ctx, **opts)
+        mark("work")
+    mark("close")
+    if os.environ.get(TIMES_ENV):
+        from .core.io import write_json
+
+        write_json(os.environ[TIMES_ENV], {name: t - prev for (_, prev), (name, t) in zip(marks, marks[1:])})
 
 
 def cmd_graph(args):
@@ -179,9 +194,20 @@ def cmd_study(args):
 
 
 def cmd_bench(args):
-    from .bench import run
+    import json
 
-    run(_cfg(args), args.dataset, args.methods, args.steps)
+    from . import bench
+
+    if args.study:
+        result = bench.study(_cfg(args), args.repeats)
+        show = bench.print_study
+    else:
+        result = bench.run(_cfg(args), args.dataset, args.methods, args.steps, args.workers, args.images)
+        show = bench.print_data
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        show(result)
 
 
 def cmd_fidelity(args):
@@ -264,10 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
     sp.add_argument("--cores", type=int, default=2, help="snakemake's cores")
     sp.add_argument("--dir", default=None, help="directory of the study's copy (default: studies/<name>[-<size>])")
-    sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views, training steps (synthetic vs from shards)")
+    sp = add("bench", cmd_bench, "throughput: shard reading, Kornia views against per-sample views, training steps (synthetic vs "
+             "from shards); --study: a stage's fixed cost, no-op dvc repro and status, the last run's stage times")
     sp.add_argument("--dataset", default="dsprites")
     sp.add_argument("--methods", nargs="*", default=None, help="methods to time (default: the dataset's methods in the study)")
     sp.add_argument("--steps", type=int, default=20)
+    sp.add_argument("--workers", type=int, default=None, help="DataLoader workers of the per-sample views (default: the CPU count)")
+    sp.add_argument("--images", type=int, default=1024, help="training images through the per-sample views (default 1024)")
+    sp.add_argument("--study", action="store_true", help="time the built study instead: stage fixed cost, no-op dvc repro and status, stage times")
+    sp.add_argument("--repeats", type=int, default=5, help="--study: runs of each timed command (the median is shown)")
+    sp.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     sp = add("fidelity", cmd_fidelity, "evaluate the study's encoders under cheaper and paper evaluation settings and compare "
              "every metric (mean absolute difference, Spearman rank correlation, CPU seconds)")
     sp.add_argument("--models", default="models", help="directory of trained models, <dataset>/<run>/model.pt (default: models)")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 LEVEL = 0.95  # confidence level of every interval
 ALPHA = 1 - LEVEL  # significance level of every test
@@ -31,6 +30,8 @@ def describe(values) -> dict:
     ``sd`` and ``ci95`` are None for a single value (no spread can be estimated); a zero
     spread gives the degenerate interval [mean, mean].
     """
+    from scipy import stats
+
     x = _finite(values)
     n = len(x)
     if n == 0:
@@ -56,6 +57,8 @@ def compare(values, baseline) -> dict:
     single seed the other side's seed variance stands for both (Student's t: is the single
     value outside the other's seed spread?), which the ``test`` field says.
     """
+    from scipy import stats
+
     a, b = _finite(values), _finite(baseline)
     na, nb = len(a), len(b)
     out = {"n": na, "n_baseline": nb, "diff": None, "diff_ci95": None, "test": None, "p": None, "verdict": CANNOT_CLAIM}

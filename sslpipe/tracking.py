@@ -814,3 +814,24 @@ def inventory(uri: str, experiment: str) -> list[dict]:
                     "metric_steps": {k: len(client.get_metric_history(rid, k)) for k in r.data.metrics},
                     "artifacts": files(rid)})
     return out
+
+
+def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
+    """The latest finished run of every stage execution name (``<stage>/<dataset>/<run>``) of an
+    experiment with its wall time in seconds (MLflow's start and end times: the time inside the
+    tracked run, not the process start-up before it)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(uri or tracking_uri())
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    latest: dict[str, Any] = {}
+    for r in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'FINISHED'", max_results=50000):
+        i, tags = r.info, r.data.tags
+        if "stage" not in tags or tags.get(ROLE) or i.end_time is None:  # encoder rows are not stage executions
+            continue
+        if i.run_name not in latest or latest[i.run_name][0].start_time < i.start_time:
+            latest[i.run_name] = (i, tags["stage"])
+    return [{"name": n, "stage": stage, "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000}
+            for n, (i, stage) in sorted(latest.items())]

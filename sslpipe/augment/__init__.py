@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import kornia.augmentation as K
 import torch
 from torch import nn
 
@@ -57,6 +56,8 @@ class ViewConfig:
 
 def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     """A Kornia pipeline producing one random view per image (call it twice for two views)."""
+    import kornia.augmentation as K
+
     ops: list[nn.Module] = [
         K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
         K.RandomHorizontalFlip(p=cfg.flip_p),

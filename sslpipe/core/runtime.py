@@ -11,6 +11,10 @@ import numpy as np
 
 from .errors import ConfigError
 
+#: When set, a stage writes the seconds of its phases (config, open, work, close) to this JSON
+#: file (``sslpipe bench --study`` times a stage's fixed cost with it).
+TIMES_ENV = "SSLPIPE_STAGE_TIMES"
+
 
 def cuda_available() -> bool:
     import torch

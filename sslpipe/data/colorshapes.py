@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.colors import hsv_to_rgb
 
 from ..core.schema import check
 from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, resolution_check
@@ -38,6 +37,19 @@ HALF_SIZE = 10.0  # shape half-extent in pixels at scale 1
 MARGIN = 15.0  # > the largest shape's radius (1.15 * 1.25 * HALF_SIZE) at every orientation
 GRID = int(np.prod(FACTOR_SIZES))
 CHUNK = 1024
+
+
+def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
+    """[..., 3] HSV in [0, 1] -> RGB in [0, 1]: the hexcone model (Smith 1978), the same
+    arithmetic as matplotlib.colors.hsv_to_rgb, without importing matplotlib in every stage."""
+    h, s, v = (np.asarray(hsv, dtype=np.float64)[..., c] for c in range(3))
+    i = (h * 6.0).astype(int)
+    f = h * 6.0 - i
+    p, q, t = v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))
+    sector = i % 6
+    rgb = np.select([sector[..., None] == k for k in range(6)],
+                    [np.stack(c, -1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))])
+    return np.where((s == 0)[..., None], np.stack([v, v, v], -1), rgb)
 
 
 def _rgb(s: float, v: float) -> np.ndarray:

@@ -4,9 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.preprocessing import StandardScaler
 
 from ..core.schema import check, positive
 from .base import EvalContext, metric
@@ -37,6 +34,10 @@ def kmeans_scores(z: np.ndarray, y: np.ndarray, n_clusters: int | None = None, s
     ``n_boot`` > 0 adds ``<key>/se`` and 95% percentile intervals from a bootstrap over the
     points with their cluster assignments fixed.
     """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    from sklearn.preprocessing import StandardScaler
+
     k = n_clusters or len(np.unique(y))
     pred = KMeans(k, n_init=n_init, random_state=seed).fit_predict(StandardScaler().fit_transform(z))
     out = {"nmi": float(normalized_mutual_info_score(y, pred)), "ari": float(adjusted_rand_score(y, pred))}

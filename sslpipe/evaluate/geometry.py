@@ -9,7 +9,6 @@ degree 2, whose variance is 4 Var(h1) / n with h1(x_i) the mean kernel value of 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .. import losses
 from .base import EvalContext, NoParams, metric
@@ -17,11 +16,15 @@ from .base import EvalContext, NoParams, metric
 
 def alignment(z1: np.ndarray, z2: np.ndarray, alpha: float = 2.0) -> float:
     """E ||f(x) - f(y)||^alpha over positive pairs of normalized codes (lower = better aligned)."""
+    import torch
+
     return float(losses.alignment(torch.from_numpy(np.asarray(z1, np.float64)), torch.from_numpy(np.asarray(z2, np.float64)), alpha))
 
 
 def uniformity(z: np.ndarray, t: float = 2.0) -> float:
     """log E exp(-t ||f(x) - f(y)||^2) over distinct pairs of normalized codes (lower = more uniform)."""
+    import torch
+
     return float(losses.uniformity(torch.from_numpy(np.asarray(z, np.float64)), t))
 
 

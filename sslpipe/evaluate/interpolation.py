@@ -27,8 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from sklearn.neighbors import NearestNeighbors
 
 from ..core.schema import check, positive
 from ..plots.decoders import as_float_images, evaluating
@@ -41,6 +39,8 @@ def nearest_distances(queries: np.ndarray, reference: np.ndarray, exclude_self: 
 
     ``exclude_self``: the queries are the reference; skip each point's zero distance to itself.
     """
+    from sklearn.neighbors import NearestNeighbors
+
     queries = queries.reshape(len(queries), -1)
     nn = NearestNeighbors(n_neighbors=2 if exclude_self else 1).fit(reference.reshape(len(reference), -1))
     dist, _ = nn.kneighbors(queries)
@@ -85,6 +85,8 @@ def interpolation_metrics(method, images, *, n_pairs: int = 500, n_reference: in
     [0, 1], [N, C, R, R]); the first ``n_reference`` (default N // 2) form the reference set and
     ``n_pairs`` random pairs of distinct images are drawn from the rest with ``seed``.
     """
+    import torch
+
     n = len(images)
     n_reference = n // 2 if n_reference is None else n_reference
     if n_reference < 2 or n - n_reference < 2:

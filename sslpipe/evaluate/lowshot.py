@@ -3,21 +3,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..core.schema import check
 from .base import EvalContext, metric
 from .uncertainty import binomial_se, renamed, resample_counts, rng_for, summarize, weighted_accuracy
 
-CLASSIFIERS = {
-    "lr": lambda seed: make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed)),
+def _logistic(seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed))
+
+
+def _boosted_trees(seed: int):
     # Locatello et al. use sklearn's GradientBoostingClassifier; the histogram variant gives the
     # same kind of model (boosted trees) at a fraction of the cost for many classes.
-    "gbt": lambda seed: HistGradientBoostingClassifier(max_iter=50, random_state=seed),
-}
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=50, random_state=seed)
+
+
+CLASSIFIERS = {"lr": _logistic, "gbt": _boosted_trees}
 
 
 def labelled_subset(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

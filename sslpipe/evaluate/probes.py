@@ -5,10 +5,6 @@ from dataclasses import dataclass
 
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..core.schema import check, positive
 from .base import EvalContext, metric
@@ -17,6 +13,10 @@ from .uncertainty import renamed, resample_counts, rng_for, summarize, with_bino
 
 def linear_probe(z_train, y_train, z_test, y_test, max_iter: int = 500, seed: int = 0) -> float:
     """Test accuracy of logistic regression on standardized features (the linear evaluation protocol)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
     clf.fit(z_train, y_train)
     return float(clf.score(z_test, y_test))
@@ -24,6 +24,8 @@ def linear_probe(z_train, y_train, z_test, y_test, max_iter: int = 500, seed: in
 
 def knn_probe(z_train, y_train, z_test, y_test, k: int = 20) -> float:
     """Test accuracy of a k-nearest-neighbour vote with cosine distance (Wu et al. 2018)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
     clf = KNeighborsClassifier(n_neighbors=min(k, len(z_train)), metric="cosine")
     clf.fit(z_train, y_train)
     return float(clf.score(z_test, y_test))
@@ -35,6 +37,8 @@ def mlp_probe(z_train, y_train, z_test, y_test, hidden: int = 64, max_iter: int 
     Reads out non-linearly decodable information that the linear probe misses.
     """
     from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     clf = make_pipeline(StandardScaler(), MLPClassifier((hidden,), max_iter=max_iter, early_stopping=True, random_state=seed))
     clf.fit(z_train, y_train)
@@ -48,6 +52,8 @@ def r2_probe(z_train, y_train, z_test, y_test, alpha: float = 1.0, n_boot: int =
     the test codes with the regression fixed.
     """
     from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     reg = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
     reg.fit(z_train, y_train.astype(np.float64))

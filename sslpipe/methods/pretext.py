@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,6 +92,8 @@ class Exemplar(Method):
                 raise ConfigError(f"{key}.scale", f"{self.scale!r} is not a range [lo, hi] with 0 < lo <= hi.", "use e.g. [0.7, 1.4].")
 
     def __init__(self, params, ctx):
+        import kornia.augmentation as K
+
         super().__init__(params, ctx)
         p = params
         colour = ctx.channels == 3

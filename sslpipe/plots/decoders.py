@@ -11,7 +11,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 TRAVERSAL_VALUES = tuple(np.linspace(-2.0, 2.0, 7))
 
@@ -52,6 +51,8 @@ def _show(ax, image: np.ndarray) -> None:
 
 def image_grid(grid: np.ndarray, row_labels=None, col_labels=None, title: str = "") -> Figure:
     """A Figure of a [rows, cols, C, R, R] image array, one axis (panel) per image."""
+    from matplotlib.figure import Figure
+
     rows, cols = grid.shape[:2]
     fig = Figure(figsize=(0.9 * cols + 0.6, 0.9 * rows + 0.5))
     axes = fig.subplots(rows, cols, squeeze=False)

@@ -122,3 +122,15 @@ def test_round_trips_through_shards(tmp_path):
         images, targets = load_split(tmp_path / "cs", m, split)
         ref = src.split(split)
         assert np.array_equal(images, ref.images) and np.array_equal(targets, ref.targets)
+
+
+def test_hsv_to_rgb_matches_matplotlib():
+    from matplotlib.colors import hsv_to_rgb as reference
+
+    from sslpipe.data.colorshapes import hsv_to_rgb
+
+    rng = np.random.default_rng(0)
+    hsv = rng.random((2000, 3))
+    hsv[:200, 1] = 0.0  # grey: every channel is the value
+    hsv[200:400, 0] = rng.integers(0, 7, 200) / 6  # sector boundaries, hue 1.0 included
+    assert np.array_equal(hsv_to_rgb(hsv), reference(hsv))

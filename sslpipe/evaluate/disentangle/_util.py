@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import mutual_info_score
 
 
 def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
@@ -16,8 +15,12 @@ def discretize(codes: np.ndarray, bins: int = 20) -> np.ndarray:
 
 def mutual_info_matrix(discrete_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """I(code_j; factor_k) in nats, [D, K]."""
+    from sklearn.metrics import mutual_info_score
+
     return np.array([[mutual_info_score(factors[:, k], discrete_codes[:, j]) for k in range(factors.shape[1])] for j in range(discrete_codes.shape[1])])
 
 
 def entropies(factors: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import mutual_info_score
+
     return np.array([mutual_info_score(factors[:, k], factors[:, k]) for k in range(factors.shape[1])])

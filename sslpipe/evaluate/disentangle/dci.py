@@ -4,9 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier
-from threadpoolctl import threadpool_limits
 
 from ...core.schema import check, positive
 from ..base import EvalContext, metric, with_factors
@@ -108,6 +105,8 @@ def importance_replicates(clf: GradientBoostingClassifier, x: np.ndarray, y: np.
 
 
 def _fit_factor(codes_train, factor_train, codes_test, factor_test, n_estimators: int, seed: int, w_train):
+    from sklearn.ensemble import GradientBoostingClassifier
+
     clf = GradientBoostingClassifier(n_estimators=n_estimators, random_state=seed).fit(codes_train, factor_train)
     correct = clf.predict(codes_test) == factor_test
     reps = None if w_train is None else importance_replicates(clf, codes_train, factor_train, w_train)
@@ -129,6 +128,9 @@ def dci(codes_train, factors_train, codes_test, factors_test, n_estimators: int 
     codes with the classifiers fixed: disentanglement and completeness from the importances
     recomputed on resampled training codes, informativeness from resampled test codes.
     """
+    from joblib import Parallel, delayed
+    from threadpoolctl import threadpool_limits
+
     zt, ft = codes_train[:max_train], factors_train[:max_train]
     d, k = codes_train.shape[1], factors_train.shape[1]
     w_train = w_test = None

@@ -4,9 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.preprocessing import StandardScaler
 
 from ._util import discretize, mutual_info_matrix
 from ...core.schema import check, positive
@@ -32,6 +29,8 @@ def modularity(mi: np.ndarray) -> float | np.ndarray:
 
 
 def _mean_ovr_auc(clf, x, y) -> tuple[float, np.ndarray, list]:
+    from sklearn.metrics import roc_auc_score
+
     proba = clf.predict_proba(x)
     used = [(i, c) for i, c in enumerate(clf.classes_) if 0 < np.sum(y == c) < len(y)]
     aucs = [roc_auc_score(y == c, proba[:, i]) for i, c in used]
@@ -44,6 +43,9 @@ def explicitness(codes_train, factors_train, codes_test, factors_test, seed: int
     ``n_boot`` > 0 adds ``explicitness/se`` and a 95% percentile interval from a bootstrap over
     the test codes, the regressions fixed.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
     scaler = StandardScaler().fit(codes_train)
     ztr, zte = scaler.transform(codes_train), scaler.transform(codes_test)
     te, per_factor = [], []

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from ...core.schema import check, positive
 from ..base import EvalContext, metric, with_renderer
@@ -52,6 +51,8 @@ def beta_vae_score(sampler, codes, batch_size: int = 64, n_train: int = 10_000, 
     ``n_train`` points and scored on ``n_eval``.  A code whose dimensions each track one factor
     makes the fixed factor's dimension(s) near zero: score near 1.  Chance is 1 / K.
     """
+    from sklearn.linear_model import LogisticRegression
+
     rng = np.random.default_rng(seed)
     xtr, ytr = _beta_vae_features(sampler, codes, n_train, batch_size, rng)
     xte, yte = _beta_vae_features(sampler, codes, n_eval, batch_size, rng)

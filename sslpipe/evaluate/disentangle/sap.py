@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.svm import LinearSVC
 
 from ..base import EvalContext, NoParams, metric, with_factors
 from ..uncertainty import resample_counts, rng_for, summarize, weighted_accuracy
@@ -44,6 +43,8 @@ def sap(codes_train, factors_train, codes_test, factors_test, continuous: bool =
     codes the scores are measured on (test codes, the SVMs fixed; training codes for the
     continuous variant).
     """
+    from sklearn.svm import LinearSVC
+
     d, k = codes_train.shape[1], factors_train.shape[1]
     key = "sap_continuous" if continuous else "sap"
     if continuous:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 
 import torch
-from kornia.color import rgb_to_lab
 from torch import nn
 
 
 def light_ab(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Lightness in [0, 1] [B, 1, R, R] and ab [B, 2, R, R] of RGB images in [0, 1]."""
+    from kornia.color import rgb_to_lab
+
     lab = rgb_to_lab(x.clamp(0, 1))
     return lab[:, :1] / 100.0, lab[:, 1:]
 
@@ -31,6 +32,8 @@ class ABQuantizer(nn.Module):
     LIMIT = 120.0  # |a|, |b| < 120 for every sRGB colour
 
     def __init__(self, step: float = 10.0, lattice: int = 33):
+        from kornia.color import rgb_to_lab
+
         super().__init__()
         self.step = step
         self.side = int(math.ceil(2 * self.LIMIT / step))

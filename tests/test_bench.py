@@ -1,0 +1,91 @@
+"""``sslpipe bench``: the per-sample reference views, the --json figures, a stage's phase times
+and the stage-time breakdown from MLflow, at a tiny size."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from sslpipe.augment import ViewConfig
+from sslpipe.augment.persample import PerSampleViews, per_sample_loader
+from sslpipe.cli import main
+from sslpipe.core.runtime import TIMES_ENV
+from tests.conftest import tiny_toy_study
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_per_sample_views_are_seeded_float_views_of_one_image(channels):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (channels, 24, 24), dtype=np.uint8)
+    cfg = ViewConfig(blur_p=1.0, solarize_p=0.5, affine_p=0.5, degrees=10.0, translate=0.1)
+    a = [PerSampleViews(cfg, channels, 16, seed=3).view(image) for _ in range(2)]
+    assert a[0].shape == (channels, 16, 16) and a[0].dtype == torch.float32
+    assert 0.0 <= float(a[0].min()) and float(a[0].max()) <= 1.0
+    assert torch.equal(a[0], a[1])  # same seed, same view
+    views = PerSampleViews(cfg, channels, 16, seed=3)
+    assert not torch.equal(views.view(image), views.view(image))  # the stream moves on
+
+
+def test_identity_views_return_the_image():
+    image = np.random.default_rng(1).integers(0, 256, (3, 16, 16), dtype=np.uint8)
+    cfg = ViewConfig(crop_scale=[1.0, 1.0], crop_ratio=[1.0, 1.0], flip_p=0.0, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+    out = PerSampleViews(cfg, 3, 16).view(image)
+    assert torch.equal(out, torch.from_numpy(image).float() / 255)
+
+
+def test_per_sample_loader_yields_two_views_of_every_image():
+    images = np.random.default_rng(2).integers(0, 256, (10, 1, 16, 16), dtype=np.uint8)
+    batches = list(per_sample_loader(images, ViewConfig(), 1, 16, batch_size=4, workers=0))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    assert all(v1.shape == v2.shape == (len(v1), 1, 16, 16) for v1, v2 in batches)
+
+
+@pytest.fixture
+def toy_project(tmp_path, monkeypatch):
+    raw = tiny_toy_study("toy-bench")
+    raw["study"]["sweeps"] = [{"dataset": "toy", "method": ["random_init", "simclr"]}]
+    from sslpipe.config import expand_sweeps
+
+    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
+    raw["train"] = {"threads": 1, "batch_size": 32}
+    raw["methods"]["simclr"] = {"steps": 2}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    threads = torch.get_num_threads()
+    yield tmp_path
+    torch.set_num_threads(threads)
+
+
+def test_bench_json_reports_every_figure(toy_project, capsys):
+    assert main(["shard", "toy"]) == 0
+    capsys.readouterr()
+    assert main(["bench", "--dataset", "toy", "--methods", "random_init", "simclr", "--steps", "1", "--images", "64",
+                 "--workers", "1", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert {"device", "threads", "workers", "dataset", "shape", "read_images_per_s", "methods", "train_seconds_total"} <= set(r)
+    assert r["methods"]["random_init"] == {"trained": False}
+    m = r["methods"]["simclr"]
+    assert {"views_per_s", "per_sample_views_per_s", "views_ratio", "synthetic_step_images_per_s", "shard_step_images_per_s",
+            "shard_over_synthetic", "steps", "train_seconds"} <= set(m)
+    assert m["views_per_s"] > 0 and m["per_sample_views_per_s"] > 0
+    assert m["views_ratio"] == pytest.approx(m["views_per_s"] / m["per_sample_views_per_s"])
+    assert m["steps"] == 2 and r["shape"] == [1, 16, 16]
+
+
+def test_stage_phase_times_and_stage_breakdown(toy_project, monkeypatch):
+    from sslpipe import bench
+
+    times = toy_project / "times.json"
+    monkeypatch.setenv(TIMES_ENV, str(times))
+    for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"], ["embed", "toy", "random_init"]):
+        assert main(cmd) == 0, cmd
+    phases = json.loads(times.read_text())
+    assert list(phases) == ["config", "open", "work", "close"] and all(v >= 0 for v in phases.values())
+    assert main(["embed", "toy", "random_init"]) == 0  # a second execution: only the latest counts
+    kinds = bench.stage_breakdown("toy-bench")
+    assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "embed": 1}
+    assert all(v["seconds"] >= v["median"] > 0 for v in kinds.values())
