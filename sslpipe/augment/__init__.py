@@ -57,6 +57,11 @@ class ViewConfig:
 
 def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     """A Kornia pipeline producing one random view per image (call it twice for two views)."""
+    return K.AugmentationSequential(*view_ops(cfg, channels, resolution))
+
+
+def view_ops(cfg: ViewConfig, channels: int, resolution: int) -> list[nn.Module]:
+    """The Kornia ops of ``cfg``, in order (shared by image views and clip views)."""
     ops: list[nn.Module] = [
         K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
         K.RandomHorizontalFlip(p=cfg.flip_p),
@@ -80,7 +85,7 @@ def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
         ops.append(K.RandomGaussianBlur((cfg.blur_kernel, cfg.blur_kernel), tuple(cfg.blur_sigma), p=cfg.blur_p))
     if cfg.solarize_p > 0:
         ops.append(K.RandomSolarize(thresholds=0.1, additions=0.0, p=cfg.solarize_p))
-    return K.AugmentationSequential(*ops)
+    return ops
 
 
 def views_with(name: str, **defaults) -> type[ViewConfig]:
