@@ -1,0 +1,100 @@
+"""Label propagation: a loop reference, the J score, and the stored masks' own features giving J = 1."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sslpipe.config import build
+from sslpipe.data.sources import SOURCES
+from sslpipe.evaluate.propagation import (PropagationParams, copy_first_masks, one_hot_masks, pixel_features, propagate,
+                                          propagation_j, region_similarity)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small tensors run fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    cls = SOURCES.get("movingsprites")
+    s = cls(build(cls.Params, {"n_val": 16, "max_objects": 3, "resolution": 16}, "data.movingsprites"), 0).split("val")
+    return s.images, s.arrays["masks"]
+
+
+def _loop_propagate(feats, first, p):
+    """Frame by frame, location by location: the documented algorithm without vectorisation."""
+    t_len, d, h, w = feats.shape
+    f = torch.nn.functional.normalize(feats.flatten(2).transpose(1, 2), dim=-1).double().numpy()
+    labels = [first.flatten(1).T.double().numpy()]
+    for t in range(1, t_len):
+        ctx = sorted({0, *range(max(0, t - p.context), t)})
+        out = np.zeros((h * w, first.shape[0]))
+        for i in range(h * w):
+            cand = []
+            for c in ctx:
+                for j in range(h * w):
+                    dist = math.hypot(i // w - j // w, i % w - j % w)
+                    if p.radius is None or dist <= p.radius:
+                        cand.append((float(f[t, i] @ f[c, j]) - 1.0, c, j))  # -0.5 |fi - fj|^2 of unit vectors
+            cand.sort(key=lambda x: -x[0])
+            top = cand[: p.topk]
+            s = np.array([x[0] for x in top]) / p.temperature
+            wgt = np.exp(s - s.max())
+            wgt /= wgt.sum()
+            for wi, (_, c, j) in zip(wgt, top):
+                out[i] += wi * labels[c][j]
+        labels.append(out)
+    return np.stack(labels).transpose(0, 2, 1).reshape(t_len, -1, h, w)
+
+
+@pytest.mark.parametrize("radius", [None, 1.5])
+def test_propagate_matches_a_loop_reference(radius):
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(4, 3, 5, 5, generator=g)
+    first = one_hot_masks(torch.randint(0, 3, (5, 5), generator=g), 3)
+    p = PropagationParams(topk=4, temperature=0.3, radius=radius, context=1)
+    got = propagate(feats, first, p).double().numpy()
+    assert np.allclose(got, _loop_propagate(feats, first, p), atol=1e-5)
+
+
+def test_region_similarity_known_cases():
+    truth = np.zeros((3, 4, 4), int)
+    truth[:, :2, :2] = 1
+    assert region_similarity(truth, truth) == 1.0
+    assert region_similarity(np.zeros_like(truth), truth) == 0.0
+    half = truth.copy()
+    half[1:, :2, 1] = 0  # frames 1, 2: 2 of 4 pixels
+    assert math.isclose(region_similarity(half, truth), 0.5)
+
+
+def test_the_masks_own_features_propagate_perfectly(clips):
+    images, masks = clips
+    n_labels = int(masks.max()) + 1
+    own = lambda m: lambda frames: one_hot_masks(torch.from_numpy(m), n_labels)  # noqa: E731
+    p = PropagationParams(topk=5, temperature=0.01, radius=None, stride=1)
+    scores = []
+    for x, m in zip(images, masks):
+        scores.append(propagation_j(own(m), x[None], m[None], p, n_labels=n_labels))
+    assert np.allclose(scores, 1.0)
+    # the same features limited to a radius smaller than the motion lose objects
+    tight = PropagationParams(topk=5, temperature=0.01, radius=0.5, context=0, stride=1)
+    assert np.mean([propagation_j(own(m), x[None], m[None], tight, n_labels=n_labels) for x, m in zip(images, masks)]) < 0.9
+
+
+def test_copy_baseline_is_perfect_only_without_motion(clips):
+    _, masks = clips
+    still = np.repeat(masks[:, :1], masks.shape[1], 1)
+    assert copy_first_masks(still) == 1.0
+    assert copy_first_masks(masks) < 0.7
+
+
+def test_pixel_features_are_the_raw_pixels_of_each_cell():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    f = pixel_features(2)(x)
+    assert f.shape == (2, 4, 2, 2) and torch.equal(f[0, :, 0, 0], torch.tensor([0.0, 1.0, 4.0, 5.0]))
