@@ -48,22 +48,25 @@ def color_attention(target: torch.Tensor, reference: torch.Tensor, temperature: 
 
 
 def colorization_loss(target: torch.Tensor, reference: torch.Tensor, ref_colors: torch.Tensor, target_colors: torch.Tensor,
-                      n_colors: int, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+                      n_colors: int, temperature: float = 1.0, weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Colour a grey target by pointing to reference locations (Vondrick et al. 2018, Eq. 2-3).
 
     The predicted colour distribution of target location :math:`i` is
     :math:`\hat y_i = \sum_j A_{ij} c_j` with :math:`c_j` the one-hot quantized colour of
     reference location :math:`j` (``ref_colors`` [B, M] in ``0..n_colors-1``); the loss is the
     cross-entropy :math:`-\log \hat y_{i, c_i}` against the target's quantized colours
-    ``target_colors`` [B, N], averaged (a probability is floored at 1e-8, so a colour that no
+    ``target_colors`` [B, N], averaged, or with ``weights`` [B, N] the weighted mean
+    :math:`\sum w \ell / \sum w` (a probability is floored at 1e-8, so a colour that no
     reference location has costs about 18.4 instead of infinity).  Returns (loss, predicted distributions [B, N, Q]).
     The model can only lower it by matching each target location to reference locations of
     the same colour, i.e. by tracking.
     """
     att = color_attention(target, reference, temperature)
     pred = att @ F.one_hot(ref_colors, n_colors).to(att.dtype)
-    picked = pred.gather(2, target_colors[..., None]).squeeze(2)
-    return -(picked.clamp(min=1e-8).log()).mean(), pred
+    nll = -pred.gather(2, target_colors[..., None]).squeeze(2).clamp(min=1e-8).log()
+    if weights is None:
+        return nll.mean(), pred
+    return (nll * weights).sum() / weights.sum(), pred
 
 
 def walk_transitions(a: torch.Tensor, b: torch.Tensor, temperature: float, drop: torch.Tensor | None = None) -> torch.Tensor:

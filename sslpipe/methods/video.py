@@ -21,7 +21,7 @@ from ..config import check, in_range, non_negative, positive
 from ..losses.video import colorization_loss, cycle_walk_loss, temporal_triplet_loss
 from ..models.heads import mlp
 from .base import METHODS, Method, MethodParams
-from .pretext import ABQuantizer
+from .pretext import ABQuantizer, rebalancing_weights
 
 
 def video_steps(n: int):
@@ -254,8 +254,11 @@ class VideoColorization(SpatialVideoMethod):
     ``temperature``) and the predicted colour is the attention-weighted quantized colour of
     the references (:func:`sslpipe.losses.video.colorization_loss`), scored by cross-entropy
     against the target's own quantized colours (ab bins of ``bin_size``, averaged over each
-    location's cell).  Predictions at test time (:meth:`colorize`) use the sharper
-    ``test_temperature``, as the paper.
+    location's cell).  Small objects on a plain background make most locations background,
+    which any attention colours right; ``rebalance`` weights each target location by the
+    rarity of its colour (Zhang et al. 2016, Eq. 4, over the running colour histogram of
+    the frames seen, no labels), so the loss is about the objects.  Predictions at test
+    time (:meth:`colorize`) use the sharper ``test_temperature``, as the paper.
     """
 
     needs_color = True
@@ -265,7 +268,8 @@ class VideoColorization(SpatialVideoMethod):
     class Params(SpatialParams):
         steps: int | None = video_steps(300)
         views: ClipViews = field(default_factory=lambda: ClipViews(jitter_p=0.0))
-        refs: int = check(1, positive, help="reference frames before the target (the paper: 3).")
+        refs: int = check(3, positive, help="reference frames before the target (the paper: 3).")
+        rebalance: float = check(0.5, in_range(0, 1), help="colour-rebalancing lambda (0.5 as Zhang et al. 2016; 1 = no rebalancing).")
         temperature: float = check(1.0, positive, help="attention temperature while training (the paper: 1).")
         test_temperature: float = check(0.01, positive, help="attention temperature of test-time predictions (the paper: 0.01).")
         bin_size: float = check(10.0, positive, help="ab bin width of the colour quantization.")
@@ -273,6 +277,7 @@ class VideoColorization(SpatialVideoMethod):
     def __init__(self, params, ctx):
         super().__init__(params, ctx, in_channels=1)
         self.quantizer = ABQuantizer(params.bin_size)
+        self.register_buffer("counts", torch.zeros(self.quantizer.bins))
 
     def backbone_input(self, x):
         return rgb_to_lab(x.clamp(0, 1))[:, :1] / 100.0
@@ -295,10 +300,15 @@ class VideoColorization(SpatialVideoMethod):
         x = self.augment(x)
         target = int(torch.randint(min(self.params.refs, x.shape[1] - 1), x.shape[1], ()))
         tgt, ref, tc, rc = self.split(x, target)
-        loss, pred = colorization_loss(tgt, ref, rc, tc, self.quantizer.bins, self.params.temperature)
+        with torch.no_grad():
+            self.counts += torch.bincount(tc.flatten(), minlength=len(self.counts)).to(self.counts.dtype)
+            weights = rebalancing_weights(self.counts / self.counts.sum(), self.params.rebalance)[tc]
+        loss, pred = colorization_loss(tgt, ref, rc, tc, self.quantizer.bins, self.params.temperature, weights)
         with torch.no_grad():
             acc = (pred.argmax(-1) == tc).float().mean().item()
-        return loss, {"color_accuracy": acc}
+            rare = weights > weights.median()
+            rare_acc = (pred.argmax(-1) == tc)[rare].float().mean().item() if rare.any() else acc
+        return loss, {"color_accuracy": acc, "rare_color_accuracy": rare_acc}
 
     @torch.no_grad()
     def colorize(self, x: torch.Tensor, target: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,9 +337,12 @@ class CycleWalk(SpatialVideoMethod):
         steps: int | None = video_steps(300)
         temperature: float = check(0.07, positive, help="transition temperature (the paper: 0.07).")
         edge_dropout: float = check(0.1, in_range(0, 1, hi_open=True), help="probability of dropping an edge of each transition (the paper: 0.1).")
+        walk_frames: int = check(4, in_range(2, 64), help="frames of the walk: a random window of consecutive frames (palindromes of every length up to it).")
 
     def loss(self, x):
-        x = self.augment(x)
+        w = min(self.params.walk_frames, x.shape[1])
+        start = int(torch.randint(0, x.shape[1] - w + 1, ()))
+        x = self.augment(x[:, start:start + w])
         b, t = x.shape[:2]
         nodes = self.locations(x.flatten(0, 1)).view(b, t, -1, self.params.embed_dim)
         loss = cycle_walk_loss(nodes, self.params.temperature, self.params.edge_dropout)

@@ -55,6 +55,9 @@ def test_color_attention_and_loss_match_a_loop():
             assert np.allclose(pred[b, i].numpy(), colour, atol=1e-6)
             total.append(-np.log(colour[int(tc[b, i])]))
     assert math.isclose(loss.item(), np.mean(total), rel_tol=1e-5)
+    w = torch.rand(2, 6, generator=g)
+    weighted, _ = colorization_loss(tgt, ref, rc, tc, 4, T, weights=w)
+    assert math.isclose(weighted.item(), float((w.flatten().numpy() * np.array(total)).sum() / w.sum()), rel_tol=1e-5)
 
 
 def test_colorization_is_perfect_when_embeddings_identify_locations():

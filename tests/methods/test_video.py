@@ -141,7 +141,7 @@ def test_video_colorization_colours_from_the_reference(sprites):
     m = make("video_colorization", channels=3, stride=2, views={"crop_scale": [1.0, 1.0], "flip_p": 0.0})
     assert m.backbone_input(x[:2, 0]).shape == (2, 1, 16, 16)  # the backbone sees lightness only
     tgt, ref, tc, rc = m.split(x[:4], target=3)
-    assert tgt.shape == (4, 64, 32) and ref.shape == (4, 64, 32) and tc.shape == (4, 64)
+    assert tgt.shape == (4, 64, 32) and ref.shape == (4, 3 * 64, 32) and tc.shape == (4, 64)  # three reference frames
     assert not torch.allclose(tgt.norm(dim=-1), torch.ones(4, 64), atol=1e-3)  # raw dot products, as the paper
     from sslpipe.losses.video import colorization_loss
 
