@@ -40,11 +40,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..config import check, in_range, non_negative, positive
-from ..errors import ConfigError
+from ..core.schema import check, in_range, non_negative, positive
+from ..core.errors import ConfigError, DataError
 from . import dsprites
 from .colorshapes import BG_RGB, OBJ_RGB
-from .sources import SOURCES, ClipInfo, DataSource, SourceParams, Split, resolution_check, split_seed
+from .sources import SOURCES, SPLITS, ClipInfo, DataSource, SourceParams, Split, resolution_check
 
 FACTOR_COLUMNS = ("shape", "scale", "orientation", "x", "y", "hue", "glyph")
 SHAPE, SCALE, ORIENT, X, Y, HUE, GLYPH = range(len(FACTOR_COLUMNS))
@@ -56,6 +56,7 @@ SCALE_BINS = 4
 EXTENT = 1.2  # a sprite's radius in units of its half-size (dSprites' shapes at every orientation)
 DIGIT_THRESHOLD = 0.25  # a digit covers the pixels where its ink is above this (of 1)
 CHUNK = 4096  # sprites rasterised per vectorised call
+SPLIT_SALT = 0x7D  # splits are independent streams of one seed
 
 
 @dataclass
@@ -225,17 +226,11 @@ class MovingSprites(DataSource):
         spec = self.frame_factor_spec()
         names = [s[0] for s in spec]
         targets = [self.shape_name, "direction", "objects"] + (["hue", "bg_hue"] if p.color else [])
-        hues = [str(h) for h in range(HUES)]
-        clip_classes = {self.shape_name: self.class_names(), "objects": [str(k) for k in range(1, p.max_objects + 1)]}
-        frame_classes = {self.shape_name: self.class_names()}
-        if p.color:
-            clip_classes |= {"hue": hues, "bg_hue": hues}
-            frame_classes |= {"hue": hues, "bg_hue": hues}
         return ClipInfo(
-            self.channels(p), p.resolution, targets, [], [], clip_classes, [],
+            self.channels(p), p.resolution, targets,
             frames=p.frames, arrays=["factors", "frame_targets", "masks"],
             frame_targets=names, frame_factors=names, frame_factor_sizes=[s[1] for s in spec],
-            frame_class_names=frame_classes, frame_ordinal=["scale", "pos_x", "pos_y"],
+            frame_ordinal=["scale", "pos_x", "pos_y"],
         )
 
     # --- targets ----------------------------------------------------------------
@@ -361,7 +356,7 @@ class MovingSprites(DataSource):
     # --- splits ---------------------------------------------------------------------
     def split(self, name: str) -> Split:
         n = self.split_sizes()[name]
-        rng = np.random.default_rng(split_seed(self.seed, name))
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, SPLIT_SALT, SPLITS.index(name)]))
         traj = simulate(n, self.params, rng, self.glyph_pool(name), self.glyph_classes())
         frames, masks = self.render_clips(traj.factors, traj.bg_hue)
         arrays = {"factors": traj.factors, "frame_targets": self.frame_targets(traj.factors, traj.bg_hue), "masks": masks}

@@ -66,13 +66,12 @@ class ClipInfo(SourceInfo):
     frame_targets: list[str] = field(default_factory=list)
     frame_factors: list[str] = field(default_factory=list)
     frame_factor_sizes: list[int] = field(default_factory=list)
-    frame_class_names: dict[str, list[str]] = field(default_factory=dict)
     frame_ordinal: list[str] = field(default_factory=list)
 
     def frame_info(self) -> SourceInfo:
         """The frame stream described as an image source (targets = per-frame factor indices)."""
         return SourceInfo(self.channels, self.resolution, list(self.frame_targets), list(self.frame_factors),
-                          list(self.frame_factor_sizes), dict(self.frame_class_names), list(self.frame_ordinal))
+                          list(self.frame_factor_sizes), list(self.frame_ordinal))
 
 
 @dataclass

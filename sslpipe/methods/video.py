@@ -17,11 +17,12 @@ from torch import nn
 
 from ..augment.grids import extract_tiles, resize_tiles
 from ..augment.video import ClipViews, build_clip_views, frame_motion, gather_frames, order_tuples, track_patches
-from ..config import check, in_range, non_negative, positive
+from ..core.schema import check, in_range, non_negative, positive
 from ..losses.video import colorization_loss, cycle_walk_loss, temporal_triplet_loss
 from ..models.heads import mlp
 from .base import METHODS, Method, MethodParams
-from .pretext import ABQuantizer, rebalancing_weights
+from .parts.colour import ABQuantizer
+from .pretext import rebalancing_weights
 
 
 def video_steps(n: int):

@@ -9,8 +9,8 @@ from sslpipe.data.loader import load_arrays, train_batches
 from sslpipe.data.movingsprites import GLYPH, SHAPE, X, Y, MovingSprites, direction_bin, reflect, simulate
 from sslpipe.data.shards import read_manifest, write_shards
 from sslpipe.data.sources import SOURCES
-from sslpipe.errors import ConfigError
-from sslpipe.config import build
+from sslpipe.core.errors import ConfigError
+from sslpipe.core.schema import build
 
 SMALL = dict(n_train=64, n_val=8, n_test=16, chunk_size=8, shard_chunks=3)
 
@@ -30,7 +30,7 @@ def test_same_params_give_byte_identical_shards_that_round_trip(tmp_path):
     write_shards(source(color=True), tmp_path / "b", "movingsprites", log=lambda *_: None)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     m = read_manifest(tmp_path / "a")
-    assert m["frames"] == 8 and m["image_shape"] == [3, 32, 32]
+    assert m["frames"] == 8 and (m["info"]["channels"], m["info"]["resolution"], m["info"]["frames"]) == (3, 32, 8)
     assert m["arrays"]["masks"] == {"dtype": "uint8", "shape": [8, 32, 32]} and m["arrays"]["factors"]["shape"] == [8, 2, 7]
     ref = src.split("test")
     got = load_arrays(tmp_path / "a", m, "test", ["images", "targets", "masks", "factors", "frame_targets"])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sslpipe.config import build
+from sslpipe.core.schema import build
 from sslpipe.data.sources import SOURCES
 from sslpipe.evaluate.propagation import (PropagationParams, copy_first_masks, one_hot_masks, pixel_features, propagate,
                                           propagation_j, region_similarity)

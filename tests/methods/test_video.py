@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from sslpipe.augment.video import foreground, order_tuples, track_patches
-from sslpipe.config import BackboneConfig, build
+from sslpipe.core.schema import build
+from sslpipe.models.backbones import BackboneConfig
 from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
 
