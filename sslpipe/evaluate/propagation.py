@@ -96,20 +96,28 @@ def region_similarity(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
-                  normalize: bool = True, n_labels: int | None = None) -> float:
-    """Mean J over clips of label propagation with ``feature_fn`` (frames float [T, C, R, R] in [0, 1] -> [T, D, h, w]).
+def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+                    normalize: bool = True, n_labels: int | None = None) -> np.ndarray:
+    """Predicted instance masks uint8 [N, T, R, R] of every clip from its frame-0 masks, with ``feature_fn``.
 
-    ``clips`` uint8 [N, T, C, R, R] and ``masks`` uint8 [N, T, R, R] (0 = background, k = object k).
+    ``feature_fn``: frames float [T, C, R, R] in [0, 1] -> features [T, D, h, w]; ``clips`` uint8
+    [N, T, C, R, R]; ``masks`` uint8 [N, T, R, R] (0 = background, k = object k; only frame 0 is read).
     """
     n_labels = int(masks.max()) + 1 if n_labels is None else n_labels
-    scores = []
+    out = np.zeros(masks.shape, np.uint8)
     with torch.no_grad():
-        for x, m in zip(clips, masks):
+        for i, (x, m) in enumerate(zip(clips, masks)):
             feats = feature_fn(torch.from_numpy(x).float().div_(255.0))
             soft = propagate(feats.float().cpu(), one_hot_masks(torch.from_numpy(m[0]), n_labels), params, normalize)
-            scores.append(region_similarity(soft.argmax(1).numpy(), m))
-    return float(np.nanmean(scores))
+            out[i] = soft.argmax(1).numpy()
+    return out
+
+
+def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+                  normalize: bool = True, n_labels: int | None = None) -> float:
+    """Mean J over clips of label propagation with ``feature_fn`` (see :func:`propagate_masks`) against the stored masks."""
+    pred = propagate_masks(feature_fn, clips, masks, params, normalize, n_labels)
+    return float(np.nanmean([region_similarity(p, m) for p, m in zip(pred, masks)]))
 
 
 def copy_first_masks(masks: np.ndarray) -> float:

@@ -98,3 +98,17 @@ def test_pixel_features_are_the_raw_pixels_of_each_cell():
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
     f = pixel_features(2)(x)
     assert f.shape == (2, 4, 2, 2) and torch.equal(f[0, :, 0, 0], torch.tensor([0.0, 1.0, 4.0, 5.0]))
+
+
+def test_propagated_masks_and_their_figure(clips):
+    from sslpipe.evaluate.propagation import propagate_masks
+    from sslpipe.plots.video import propagation_figure
+
+    images, masks = clips
+    p = PropagationParams(stride=2, radius=4.0)
+    pred = propagate_masks(pixel_features(2), images[:3], masks[:3], p, normalize=False)
+    assert pred.shape == masks[:3].shape and np.array_equal(pred[:, 0], masks[:3, 0])
+    assert math.isclose(np.mean([region_similarity(a, b) for a, b in zip(pred, masks[:3])]),
+                        propagation_j(pixel_features(2), images[:3], masks[:3], p, normalize=False))
+    fig = propagation_figure(images[:2], masks[:2], {"pixels": pred[:2]}, "movingsprites")
+    assert len(fig.axes) == 2 * 3 * 8
