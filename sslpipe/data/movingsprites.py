@@ -346,6 +346,9 @@ class MovingSprites(DataSource):
         frames, _ = self.render_clips(row, bg, np.ones(1, np.float32))
         return frames[:, 0]
 
+    def frame_source(self) -> "FrameView":
+        return FrameView(self)
+
     def class_glyph(self, cls: np.ndarray) -> np.ndarray:
         """A representative glyph of each class (for rendering from factor indices)."""
         return cls
@@ -383,6 +386,34 @@ class MovingSprites(DataSource):
             for _ in self.records("val"):
                 break
         return {"modality": "video", "info": dataclasses.asdict(self.info()), "frames": self.params.frames, "arrays": self._layout}
+
+
+class FrameView:
+    """A video source seen as single frames: the frame factors' info, sampling and rendering (BetaVAE/FactorVAE on per-frame codes)."""
+
+    def __init__(self, source: MovingSprites):
+        self.source = source
+
+    def info(self):
+        return self.source.info().frame_info()
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.source.sample_factors(n, rng)
+
+    def render(self, factors: np.ndarray) -> np.ndarray:
+        return self.source.render(factors)
+
+
+@dataclass
+class ReversibleParams(MovingSpritesParams):
+    irreversible: bool = check(False, help="off: elastic constant-speed motion, which looks the same played backwards (the arrow-of-time control).")
+
+
+@SOURCES.register("movingsprites_reversible")
+class MovingSpritesReversible(MovingSprites):
+    """Moving sprites without time-irreversible dynamics: the control in which the arrow of time cannot be read."""
+
+    Params = ReversibleParams
 
 
 @dataclass
@@ -425,6 +456,9 @@ class MovingDigits(MovingSprites):
 
     def glyph_classes(self) -> np.ndarray:
         return self._bank()[1]
+
+    def frame_source(self) -> "FrameView":
+        return FrameView(self)
 
     def class_glyph(self, cls: np.ndarray) -> np.ndarray:
         _, labels, pools = self._bank()

@@ -24,14 +24,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.schema import check, non_negative, positive
 
-@dataclass(frozen=True)
+
+@dataclass
 class PropagationParams:
-    topk: int = 10  # context locations each target location copies from
-    temperature: float = 0.05  # softmax temperature of the affinities (cosine units)
-    radius: float | None = 3.0  # largest distance (grid cells) to a context location; None = anywhere
-    context: int = 2  # previous frames in the context, besides frame 0
-    stride: int = 4  # the encoder's feature grid: R / stride cells per side
+    """Label propagation settings (Jabri et al. 2020 propagate from frame 0 and the 20 previous frames, top-10)."""
+
+    topk: int = check(10, positive, help="context locations each target location copies its label from.")
+    temperature: float = check(0.05, positive, help="softmax temperature of the affinities (cosine units).")
+    radius: float | None = check(3.0, positive, help="largest distance in grid cells to a context location (null: anywhere).")
+    context: int = check(2, non_negative, help="previous frames in the context, besides frame 0.")
+    stride: int = check(4, positive, help="the encoder's feature grid: R / stride cells per side (a power of 2 up to 2**backbone.depth).")
+    clips: int = check(100, positive, help="test clips propagated.")
 
 
 def one_hot_masks(masks: torch.Tensor, n_labels: int) -> torch.Tensor:
@@ -45,12 +50,13 @@ def _grid_distances(h: int, w: int, device) -> torch.Tensor:
     return torch.cdist(pos, pos)  # [hw, hw]
 
 
-def propagate(features: torch.Tensor, first: torch.Tensor, params: PropagationParams = PropagationParams(), normalize: bool = True) -> torch.Tensor:
+def propagate(features: torch.Tensor, first: torch.Tensor, params: PropagationParams | None = None, normalize: bool = True) -> torch.Tensor:
     """Soft labels [T, K, H, W] of every frame from features [T, D, h, w] and frame 0's one-hot labels [K, H, W].
 
     Frame 0 keeps its given labels; frames 1.. are predicted in order.  Labels are
     area-averaged to the feature grid, propagated there, and upsampled (bilinear) to H x W.
     """
+    params = params or PropagationParams()
     t_len, d, h, w = features.shape
     k, H, W = first.shape
     f = features.flatten(2).transpose(1, 2)  # [T, hw, D]
@@ -96,13 +102,14 @@ def region_similarity(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
-def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                     normalize: bool = True, n_labels: int | None = None) -> np.ndarray:
     """Predicted instance masks uint8 [N, T, R, R] of every clip from its frame-0 masks, with ``feature_fn``.
 
     ``feature_fn``: frames float [T, C, R, R] in [0, 1] -> features [T, D, h, w]; ``clips`` uint8
     [N, T, C, R, R]; ``masks`` uint8 [N, T, R, R] (0 = background, k = object k; only frame 0 is read).
     """
+    params = params or PropagationParams()
     n_labels = int(masks.max()) + 1 if n_labels is None else n_labels
     out = np.zeros(masks.shape, np.uint8)
     with torch.no_grad():
@@ -113,16 +120,27 @@ def propagate_masks(feature_fn, clips: np.ndarray, masks: np.ndarray, params: Pr
     return out
 
 
-def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
+def clip_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
+           normalize: bool = True, n_labels: int | None = None) -> np.ndarray:
+    """J of every clip [N] (NaN: no object in frame 0) of label propagation with ``feature_fn`` (see :func:`propagate_masks`)."""
+    pred = propagate_masks(feature_fn, clips, masks, params, normalize, n_labels)
+    return np.array([region_similarity(p, m) for p, m in zip(pred, masks)])
+
+
+def propagation_j(feature_fn, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                   normalize: bool = True, n_labels: int | None = None) -> float:
     """Mean J over clips of label propagation with ``feature_fn`` (see :func:`propagate_masks`) against the stored masks."""
-    pred = propagate_masks(feature_fn, clips, masks, params, normalize, n_labels)
-    return float(np.nanmean([region_similarity(p, m) for p, m in zip(pred, masks)]))
+    return float(np.nanmean(clip_j(feature_fn, clips, masks, params, normalize, n_labels)))
+
+
+def copy_clip_j(masks: np.ndarray) -> np.ndarray:
+    """J of every clip [N] for the baseline that copies frame 0's masks to every frame."""
+    return np.array([region_similarity(np.repeat(m[:1], len(m), 0), m) for m in masks])
 
 
 def copy_first_masks(masks: np.ndarray) -> float:
     """J of the baseline that copies frame 0's masks to every frame (no tracking at all)."""
-    return float(np.nanmean([region_similarity(np.repeat(m[:1], len(m), 0), m) for m in masks]))
+    return float(np.nanmean(copy_clip_j(masks)))
 
 
 def pixel_features(stride: int):
@@ -142,18 +160,33 @@ def encoder_features(method, stride: int, device: torch.device | str = "cpu"):
     return fn
 
 
-def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams = PropagationParams(),
-                        device: torch.device | str = "cpu") -> dict[str, float]:
-    """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the two baselines' J."""
+def mean_with_bootstrap(key: str, per_clip: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+    """The mean J over clips with its bootstrap standard error and 95% interval (resampling clips)."""
+    from .uncertainty import resample_counts, rng_for, summarize
+
+    v = per_clip[np.isfinite(per_clip)]
+    if not n_boot or len(v) < 2:
+        return {key: float(v.mean()) if len(v) else float("nan")}
+    w = resample_counts(len(v), n_boot, rng_for(seed, key))
+    return summarize(key, float(v.mean()), w @ v / w.sum(1))
+
+
+def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
+                        device: torch.device | str = "cpu", n_boot: int = 0, seed: int = 0) -> dict[str, float]:
+    """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the two baselines' J.
+
+    ``n_boot`` > 0 adds each J's bootstrap uncertainty over the clips (``/se``, ``/ci_low``, ``/ci_high``).
+    """
+    params = params or PropagationParams()
     n_labels = int(masks.max()) + 1
-    out = {
-        "propagation/j_copy": copy_first_masks(masks),
-        "propagation/j_pixels": propagation_j(pixel_features(params.stride), clips, masks, params, normalize=False, n_labels=n_labels),
+    per_clip = {
+        "propagation/j_copy": copy_clip_j(masks),
+        "propagation/j_pixels": clip_j(pixel_features(params.stride), clips, masks, params, normalize=False, n_labels=n_labels),
     }
     fn = encoder_features(method, params.stride, device)
     if fn is not None:
         was = method.training
         method.eval()
-        out["propagation/j"] = propagation_j(fn, clips, masks, params, n_labels=n_labels)
+        per_clip["propagation/j"] = clip_j(fn, clips, masks, params, n_labels=n_labels)
         method.train(was)
-    return out
+    return {k: v for key, js in per_clip.items() for k, v in mean_with_bootstrap(key, js, n_boot, seed).items()}

@@ -92,7 +92,8 @@ class FrameOrder(VideoMethod):
 
     @dataclass
     class Params(VideoParams):
-        steps: int | None = video_steps(300)
+        steps: int | None = video_steps(600)
+        batch_size: int | None = check(64, positive, help="clips per step (3 frames of each through the backbone); at 32 clips x 300 steps the order is not learnt.")
         negatives: float = check(0.5, in_range(0, 1, lo_open=True, hi_open=True), help="fraction of negative (shuffled) tuples.")
         motion_threshold: float = check(0.002, non_negative, help="tuples from windows with less motion (mean absolute frame difference, in [0, 1]) are not used.")
         candidates: int = check(4, positive, help="random 5-frame windows per clip; the one with the most motion is used.")

@@ -178,3 +178,13 @@ def test_bad_params_are_refused_with_the_key():
     with pytest.raises(ConfigError, match="scale_min"):
         build(SOURCES.get("movingsprites").Params, {"scale_min": 0.9, "scale_max": 0.5}, "data.movingsprites")
     assert MovingSprites.frames(build(SOURCES.get("movingsprites").Params, {"frames": 5}, "d")) == 5
+
+
+def test_frame_view_samples_and_renders_frame_factors():
+    src = source(color=True)
+    view = src.frame_source()
+    info = view.info()
+    assert info.factors == src.info().frame_factors and info.factor_sizes == src.info().frame_factor_sizes
+    f = view.sample_factors(6, np.random.default_rng(0))
+    assert f.shape == (6, len(info.factor_sizes)) and (f < np.array(info.factor_sizes)).all()
+    assert view.render(f).shape == (6, 3, 32, 32)
