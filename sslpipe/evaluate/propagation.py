@@ -171,9 +171,21 @@ def mean_with_bootstrap(key: str, per_clip: np.ndarray, n_boot: int, seed: int) 
     return summarize(key, float(v.mean()), w @ v / w.sum(1))
 
 
+def embedding_features(method, device: torch.device | str = "cpu"):
+    """A method's learned per-location embedding map (``location_map``: the head its loss matches across frames), or None."""
+    if not hasattr(method, "location_map"):
+        return None
+    return lambda frames: method.location_map(frames.to(device))
+
+
 def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                         device: torch.device | str = "cpu", n_boot: int = 0, seed: int = 0) -> dict[str, float]:
     """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the two baselines' J.
+
+    Methods that learn a per-location embedding for matching locations across frames
+    (``location_map``: colorization's attention, the random walk's nodes) also get
+    ``propagation/j_embedding``, label propagation with that embedding (at its own grid): the
+    tracker Vondrick et al. (2018) evaluate; ``propagation/j`` stays the shared backbone's.
 
     ``n_boot`` > 0 adds each J's bootstrap uncertainty over the clips (``/se``, ``/ci_low``, ``/ci_high``).
     """
@@ -188,5 +200,8 @@ def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: Pr
         was = method.training
         method.eval()
         per_clip["propagation/j"] = clip_j(fn, clips, masks, params, n_labels=n_labels)
+        emb = embedding_features(method, device)
+        if emb is not None:
+            per_clip["propagation/j_embedding"] = clip_j(emb, clips, masks, params, n_labels=n_labels)
         method.train(was)
     return {k: v for key, js in per_clip.items() for k, v in mean_with_bootstrap(key, js, n_boot, seed).items()}

@@ -240,6 +240,11 @@ class SpatialVideoMethod(VideoMethod):
         e = self.project(self.encoder.spatial(self.backbone_input(frames), self.params.stride)).flatten(2).transpose(1, 2)
         return F.normalize(e, dim=-1) if self.normalize else e
 
+    def location_map(self, frames: torch.Tensor) -> torch.Tensor:
+        """The per-location embeddings the loss matches across frames, as a map [N, E, R / stride, R / stride] (label propagation)."""
+        side = self.ctx.resolution // self.params.stride
+        return self.locations(frames).transpose(1, 2).reshape(len(frames), -1, side, side)
+
 
 @dataclass
 class SpatialParams(VideoParams):

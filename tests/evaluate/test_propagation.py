@@ -112,3 +112,31 @@ def test_propagated_masks_and_their_figure(clips):
                         propagation_j(pixel_features(2), images[:3], masks[:3], p, normalize=False))
     fig = propagation_figure(images[:2], masks[:2], {"pixels": pred[:2]}, "movingsprites")
     assert len(fig.axes) == 2 * 3 * 8
+
+
+def test_the_mean_j_comes_with_its_bootstrap_over_clips():
+    from sslpipe.evaluate.propagation import mean_with_bootstrap
+
+    const = mean_with_bootstrap("j", np.array([0.5, 0.5, np.nan, 0.5]), 100, 0)  # a clip without objects is left out
+    assert const["j"] == 0.5 and const["j/se"] == 0.0
+    v = np.random.default_rng(0).uniform(size=400)
+    spread = mean_with_bootstrap("j", v, 400, 0)
+    assert spread["j"] == pytest.approx(v.mean())
+    assert spread["j/se"] == pytest.approx(v.std(ddof=1) / np.sqrt(len(v)), rel=0.15)  # the standard error of a mean
+    assert spread["j/ci_low"] < spread["j"] < spread["j/ci_high"]
+    assert mean_with_bootstrap("j", v, 0, 0) == {"j": pytest.approx(v.mean())}
+
+
+def test_methods_with_an_embedding_head_are_also_tracked_with_it(clips):
+    """cycle_walk's nodes (its location_map) give propagation/j_embedding; a method without that head has none."""
+    from sslpipe.evaluate.propagation import propagation_metrics
+    from tests.conftest import tiny_method
+
+    images, masks = clips
+    walk = tiny_method("cycle_walk", resolution=16, stride=2)
+    assert walk.location_map(torch.rand(3, 1, 16, 16)).shape == (3, walk.params.embed_dim, 8, 8)
+    p = PropagationParams(stride=2, clips=4)
+    out = propagation_metrics(walk, images[:4], masks[:4], p)
+    assert {"propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_copy"} == set(out)
+    assert 0.0 <= out["propagation/j_embedding"] <= 1.0
+    assert "propagation/j_embedding" not in propagation_metrics(tiny_method("arrow_of_time", resolution=16), images[:4], masks[:4], p)
