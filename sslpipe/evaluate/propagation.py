@@ -18,6 +18,7 @@ grid cell's stride x stride pixels, so the pixels are compared at the encoder's 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,7 +185,8 @@ def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: Pr
 
     Methods that learn a per-location embedding for matching locations across frames
     (``location_map``: colorization's attention, the random walk's nodes) also get
-    ``propagation/j_embedding``, label propagation with that embedding (at its own grid): the
+    ``propagation/j_embedding``, label propagation with that embedding (at its own grid, and at
+    the method's ``track_temperature`` if it has one: colorization's test-time temperature): the
     tracker Vondrick et al. (2018) evaluate; ``propagation/j`` stays the shared backbone's.
 
     ``n_boot`` > 0 adds each J's bootstrap uncertainty over the clips (``/se``, ``/ci_low``, ``/ci_high``).
@@ -202,6 +204,8 @@ def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: Pr
         per_clip["propagation/j"] = clip_j(fn, clips, masks, params, n_labels=n_labels)
         emb = embedding_features(method, device)
         if emb is not None:
-            per_clip["propagation/j_embedding"] = clip_j(emb, clips, masks, params, n_labels=n_labels)
+            own = getattr(method, "track_temperature", None)  # a method's own test-time temperature (colorization: 0.01)
+            tracked = dataclasses.replace(params, temperature=own) if own else params
+            per_clip["propagation/j_embedding"] = clip_j(emb, clips, masks, tracked, n_labels=n_labels)
         method.train(was)
     return {k: v for key, js in per_clip.items() for k, v in mean_with_bootstrap(key, js, n_boot, seed).items()}

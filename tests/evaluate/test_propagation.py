@@ -140,3 +140,19 @@ def test_methods_with_an_embedding_head_are_also_tracked_with_it(clips):
     assert {"propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_copy"} == set(out)
     assert 0.0 <= out["propagation/j_embedding"] <= 1.0
     assert "propagation/j_embedding" not in propagation_metrics(tiny_method("arrow_of_time", resolution=16), images[:4], masks[:4], p)
+
+
+def test_colorization_tracks_at_its_test_temperature(clips):
+    """video_colorization's embedding propagates at its test_temperature (the paper's tracker), the backbone at the metric's."""
+    import dataclasses
+
+    from sslpipe.evaluate.propagation import clip_j, embedding_features, propagation_metrics
+    from tests.conftest import tiny_method
+
+    images, masks = clips
+    colour = np.repeat(images[:3], 3, axis=2)  # grey clips as RGB (the method needs colour)
+    m = tiny_method("video_colorization", resolution=16, stride=2, test_temperature=0.02).eval()
+    p = PropagationParams(stride=2, temperature=0.5)
+    n_labels = int(masks[:3].max()) + 1
+    own = np.nanmean(clip_j(embedding_features(m), colour, masks[:3], dataclasses.replace(p, temperature=0.02), n_labels=n_labels))
+    assert propagation_metrics(m, colour, masks[:3], p)["propagation/j_embedding"] == pytest.approx(own)
