@@ -346,10 +346,10 @@ class CycleWalk(SpatialVideoMethod):
 
     @dataclass
     class Params(SpatialParams):
-        steps: int | None = video_steps(300)
+        steps: int | None = video_steps(600)  # measured J: 0.29 (300 steps of 4-frame walks: 0.25), 19 CPU-s
         temperature: float = check(0.07, positive, help="transition temperature (the paper: 0.07).")
         edge_dropout: float = check(0.1, in_range(0, 1, hi_open=True), help="probability of dropping an edge of each transition (the paper: 0.1).")
-        walk_frames: int = check(4, in_range(2, 64), help="frames of the walk: a random window of consecutive frames (palindromes of every length up to it).")
+        walk_frames: int = check(3, in_range(2, 64), help="frames of the walk: a random window of consecutive frames (palindromes of every length up to it); measured J at 600 steps: 2 frames 0.26, 3 0.29, 8 0.03 (collapses).")
 
     def loss(self, x):
         w = min(self.params.walk_frames, x.shape[1])
