@@ -33,7 +33,7 @@ def frame_info(info: dict) -> dict:
 
 @MODALITIES.register("video")
 class Video(Images):
-    examples = "clips"
+    examples = "examples"  # clips for a video method, frames for an image method on the frame stream
 
     def train_stream(self, method, shard_dir, manifest, tcfg, seed):
         return train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, seed, frames=not trains_on_clips(method))
