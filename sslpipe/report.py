@@ -182,6 +182,11 @@ CLAIMS = (
     Claim("skipgram", "similarity/spearman", "word2vec_gensim", tolerance=0.03),
     Claim("masked_lm", "token_probe/pos", BASELINE),
     Claim("ngram_lm", "perplexity", "ngram_lm", reference_key="perplexity/unigram", lower=True, note="the add-one unigram model on the same test tokens"),
+    # video: the trackers (Vondrick et al. 2018; Jabri et al. 2020) against raw-pixel label propagation on
+    # the same clips and against random_init, with the backbone's features and with their own embedding head
+    *(Claim(m, k, m, reference_key="propagation/j_pixels", note="raw-pixel propagation on the same clips")
+      for m in ("video_colorization", "cycle_walk") for k in ("propagation/j", "propagation/j_embedding")),
+    *(Claim(m, "propagation/j", BASELINE) for m in ("video_colorization", "cycle_walk")),
 )
 
 

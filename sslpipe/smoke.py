@@ -48,7 +48,7 @@ def smoke_env(dest: Path) -> dict:
 
 #: One method of every family (and the baseline): the default smoke study, every stage and
 #: dataset of the graph in a few minutes. ``sslpipe smoke --all`` runs every method.
-FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", "triplet", "simclr", "byol", "colorization", "skipgram"})
+FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", "triplet", "simclr", "byol", "colorization", "skipgram", "arrow_of_time"})
 
 
 def restrict_runs(params_path: Path, methods) -> None:

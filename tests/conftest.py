@@ -86,6 +86,7 @@ def tiny_context(modality: str = "image", channels: int = 1, resolution: int = 3
     from sslpipe.models.backbones import BackboneConfig
 
     make = {"image": lambda: MethodContext(channels, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0),
+            "video": lambda: MethodContext(channels, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0),
             "text": lambda: TextContext([200] + [120 // (1 + i // 3) for i in range(39)], seed=0)}
     return make[modality]()
 
@@ -103,11 +104,12 @@ def tiny_method(name: str, resolution: int = 32, modality: str | None = None, **
     return cls(build(cls.Params, block, f"methods.{name}"), ctx)
 
 
-def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int = 0):
-    """An endless seeded stream of uint8 image batches (what the shard loader yields)."""
+def image_stream(channels: int, resolution: int = 32, batch: int = 8, seed: int = 0, frames: int = 0):
+    """An endless seeded stream of uint8 image batches, or clips of ``frames`` frames (what the shard loader yields)."""
     rng = np.random.default_rng(seed)
+    shape = (batch, frames, channels, resolution, resolution) if frames else (batch, channels, resolution, resolution)
     while True:
-        yield rng.integers(0, 256, (batch, channels, resolution, resolution), dtype=np.uint8)
+        yield rng.integers(0, 256, shape, dtype=np.uint8)
 
 
 def tiny_tokens(vocab_size: int, n: int = 400, seed: int = 0) -> np.ndarray:
@@ -130,13 +132,13 @@ def token_stream(method, batch: int = 8, seed: int = 0):
 
 
 def method_inputs(method):
-    """(training stream, fit input, encoder input) of a method's modality: images, or token ids."""
+    """(training stream, fit input, encoder input) of a method's modality: images, clips of 8 frames, or token ids."""
     import torch
 
     if method.ctx.modality == "text":
         return token_stream(method), tiny_tokens(method.ctx.vocab_size), torch.tensor([[3, 5, 1, 2, -1]])
     ch = method.ctx.channels
-    return image_stream(ch), torch.rand(64, ch, 32, 32), torch.rand(4, ch, 32, 32)
+    return image_stream(ch, frames=8 if method.modality == "video" else 0), torch.rand(64, ch, 32, 32), torch.rand(4, ch, 32, 32)
 
 
 def python_env(**extra: str) -> dict:

@@ -41,12 +41,14 @@ def edited_params(dest: Path, edit):
 
 
 #: Both runners build the same study from scratch: the baseline on every dataset, one
-#: contrastive, one generative and one colour pretext method, and every language method on the
-#: grammar corpus, so their metrics must agree. Every other method goes through the same stage
+#: contrastive, one generative and one colour pretext method, every language method on the
+#: grammar corpus and every video method on the moving sprites (and the arrow-of-time control),
+#: so their metrics must agree. Every other method goes through the same stage
 #: commands in tests/stages/test_every_method.py, and Snakemake's graph for the full study
 #: equals DVC's (tests/test_graph.py).
 LANGUAGE = {"word2vec_gensim", "skipgram", "cbow", "ngram_lm", "masked_lm"}
-SHARED = {"random_init", "simclr", "beta_vae", "colorization"} | LANGUAGE
+VIDEO = {"frame_order", "arrow_of_time", "temporal_triplet", "video_colorization", "cycle_walk"}
+SHARED = {"random_init", "simclr", "beta_vae", "colorization"} | LANGUAGE | VIDEO
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,9 @@ def test_dvc_repro_builds_every_run(dvc_study):
     assert "random_init" in md and "beats random_init?" in md
     assert "## grammar" in md and "## Claims" in md and "claims hold" in md  # the language table and claims
     assert {r["method"] for r in rows if r["dataset"] == "grammar"} == LANGUAGE | {"random_init"}
+    assert {r["method"] for r in rows if r["dataset"] == "movingsprites"} == VIDEO | {"random_init", "simclr"}
+    assert all("propagation/j_pixels" in r["metrics"] for r in rows if r["dataset"].startswith("movingsprites"))
+    assert all((dest / "plots" / r["dataset"] / r["run"] / "propagation.png").exists() for r in rows if r["dataset"].startswith("movingsprites"))
     assert (dest / "reports/figures/rank_correlation_dsprites.png").exists()
     plot = lambda r: "word_map.png" if r["dataset"] == "grammar" else "embedding.png"  # noqa: E731
     assert all((dest / "plots" / r["dataset"] / r["run"] / plot(r)).exists() for r in rows)

@@ -179,3 +179,22 @@ def test_a_claim_that_fails_is_named():
 def test_text_datasets_get_no_label_efficiency_figure():
     figures, _ = study_figures(text_rows(), ["grammar"])
     assert "label_efficiency_grammar.png" not in figures and "distribution_grammar.png" in figures
+
+
+def test_the_video_trackers_are_checked_against_raw_pixels_and_random_init():
+    from sslpipe.report import check_claims
+
+    j = lambda j, pix=0.35, emb=None: {"propagation/j": j, "propagation/j_pixels": pix, "propagation/j_copy": 0.12,  # noqa: E731
+                                       **({"propagation/j_embedding": emb} if emb is not None else {})}
+    video = [run("movingsprites", "random_init", 0, j(0.01), family="baseline"),
+             run("movingsprites", "video_colorization", 0, j(0.29, emb=0.38), family="video"),
+             run("movingsprites", "cycle_walk", 0, j(0.25, emb=0.23), family="video")]
+    c = {x["claim"]: x for x in check_claims(group_rows(video))}
+    pixels = "(raw-pixel propagation on the same clips)"
+    assert not c[f"video_colorization's propagation/j above its propagation/j_pixels {pixels}"]["holds"]
+    assert c[f"video_colorization's propagation/j_embedding above its propagation/j_pixels {pixels}"]["holds"]
+    assert not c[f"cycle_walk's propagation/j_embedding above its propagation/j_pixels {pixels}"]["holds"]
+    assert c["cycle_walk's propagation/j above random_init's propagation/j"]["holds"]
+    assert len(c) == 6
+    md = summary_markdown(video)
+    assert "3 of 6 claims hold: not movingsprites: video_colorization's propagation/j above" in md

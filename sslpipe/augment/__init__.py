@@ -58,6 +58,13 @@ def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     """A Kornia pipeline producing one random view per image (call it twice for two views)."""
     import kornia.augmentation as K
 
+    return K.AugmentationSequential(*view_ops(cfg, channels, resolution))
+
+
+def view_ops(cfg: ViewConfig, channels: int, resolution: int) -> list[nn.Module]:
+    """The Kornia ops of ``cfg``, in order (shared by image views and clip views)."""
+    import kornia.augmentation as K
+
     ops: list[nn.Module] = [
         K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
         K.RandomHorizontalFlip(p=cfg.flip_p),
@@ -81,7 +88,7 @@ def build_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
         ops.append(K.RandomGaussianBlur((cfg.blur_kernel, cfg.blur_kernel), tuple(cfg.blur_sigma), p=cfg.blur_p))
     if cfg.solarize_p > 0:
         ops.append(K.RandomSolarize(thresholds=0.1, additions=0.0, p=cfg.solarize_p))
-    return K.AugmentationSequential(*ops)
+    return ops
 
 
 def views_with(name: str, **defaults) -> type[ViewConfig]:

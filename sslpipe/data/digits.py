@@ -47,12 +47,25 @@ class Digits(DataSource):
         return (x.clamp(0, 1) * 255).round().to(torch.uint8).numpy(), d.target.astype(np.int64)
 
     def split(self, name: str) -> Split:
-        from sklearn.model_selection import train_test_split
-
         images, labels = self._all()
         p = self.params
-        idx = np.arange(len(labels))
-        rest, test = train_test_split(idx, test_size=p.n_test, stratify=labels, random_state=self.seed)
-        train, val = train_test_split(rest, test_size=p.n_val, train_size=p.n_train, stratify=labels[rest], random_state=self.seed)
-        pick = {"train": train, "val": val, "test": test}[name]
+        pick = split_indices(labels, p.n_train, p.n_val, p.n_test, self.seed)[name]
         return Split(images[pick], labels[pick][:, None])
+
+
+def load_raw() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digits as float32 [N, 8, 8] in [0, 1] and their labels int64 [N]."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+
+
+def split_indices(labels: np.ndarray, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, np.ndarray]:
+    """Disjoint, class-stratified indices of the digits per split (deterministic for the seed)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    rest, test = train_test_split(idx, test_size=n_test, stratify=labels, random_state=seed)
+    train, val = train_test_split(rest, test_size=n_val, train_size=n_train, stratify=labels[rest], random_state=seed)
+    return {"train": train, "val": val, "test": test}

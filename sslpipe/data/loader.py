@@ -58,19 +58,45 @@ def load_split(shard_dir: str | Path, manifest: dict, split: str, limit: int | N
     return (images[:limit], targets[:limit]) if limit is not None else (images, targets)
 
 
-def train_batches(shard_dir: str | Path, manifest: dict, batch_size: int, shuffle_buffer: int, seed: int, split: str = "train") -> Iterator[np.ndarray]:
-    """An endless, shuffled stream of uint8 image batches [B, C, R, R] from a split's shards."""
+def load_arrays(shard_dir: str | Path, manifest: dict, split: str, names, limit: int | None = None) -> dict[str, np.ndarray]:
+    """The first ``limit`` samples of the arrays ``names`` of a split (e.g. clips with their masks), in stored order."""
+    names = tuple(names)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in names}
+    n = 0
+    for record in iter_records(shard_urls(shard_dir, manifest, split), tuple(f"{k}.npy" for k in names)):
+        for k, a in zip(names, record):
+            parts[k].append(a)
+        n += len(record[0])
+        if limit is not None and n >= limit:
+            break
+    return {k: np.concatenate(v)[:limit] for k, v in parts.items()}
+
+
+def frames_of(clips: np.ndarray) -> np.ndarray:
+    """Clips [N, T, ...] as a frame stream [N * T, ...] (clip-major: frame t of clip i is row i * T + t)."""
+    return clips.reshape(-1, *clips.shape[2:])
+
+
+def train_batches(shard_dir: str | Path, manifest: dict, batch_size: int, shuffle_buffer: int, seed: int, split: str = "train",
+                  frames: bool = False) -> Iterator[np.ndarray]:
+    """An endless, shuffled stream of uint8 batches from a split's shards.
+
+    Batches are samples as stored: images [B, C, R, R], or clips [B, T, C, R, R] of a video
+    dataset.  ``frames=True`` streams a video dataset's frames instead ([B, C, R, R], shuffled
+    across the buffered clips), which is how image methods train on video datasets.
+    """
     urls = shard_urls(shard_dir, manifest, split)
-    total = manifest["splits"][split]["count"]
+    per_sample = manifest.get("frames", 1) if frames else 1
+    total = manifest["splits"][split]["count"] * per_sample
     if total < batch_size:
-        raise DataError(f"split {split} of {Path(shard_dir).name} has {total} images, fewer than batch_size {batch_size}. Fix: lower train.batch_size or raise data.<dataset>.n_{split}.")
+        raise DataError(f"split {split} of {Path(shard_dir).name} has {total} {'frames' if frames else 'samples'}, fewer than batch_size {batch_size}. Fix: lower train.batch_size or raise data.<dataset>.n_{split}.")
     rng = np.random.default_rng(seed)
     carry = None
     while True:  # epochs
         order = [urls[i] for i in rng.permutation(len(urls))]
         buffer: list[np.ndarray] = []
         for images, _ in iter_chunks(order):
-            buffer.append(images)
+            buffer.append(frames_of(images) if frames and "frames" in manifest else images)
             if len(buffer) < shuffle_buffer:
                 continue
             carry = yield from _emit(buffer, carry, batch_size, rng)

@@ -2,7 +2,10 @@
 
 Record layout: one tar entry holds a *chunk* of ``chunk_size`` images as a single
 ``images.npy`` (uint8 [n, C, R, R]) plus ``targets.npy`` (int64 [n, T]); a text source's
-record is ``tokens.npy`` (int32 token ids of whole sentences, see ``data/text.py``).  Reading one
+record is ``tokens.npy`` (int32 token ids of whole sentences, see ``data/text.py``); a video
+source's record holds a chunk of clips (``images.npy`` uint8 [n, T, C, R, R]) and their extra
+per-clip arrays (``<name>.npy``: instance masks, factor trajectories), its manifest says
+``frames`` per clip and each array's dtype and per-clip shape.  Reading one
 image per tar entry runs at ~5k images/s on a core (tar-header parsing dominates);
 one .npy batch per entry reads at ~250k images/s (shared/STACK-NOTES.md).  Shards are
 byte-identical for the same params: fixed mtime, owner and mode in every tar header.
@@ -55,7 +58,7 @@ def write_records(out_dir: Path, split: str, records, shard_chunks: int) -> list
     return [{"file": f, "count": c, "sha256": sha256_file(out_dir / f)} for f, c in counts.items()]
 
 
-UNITS = {"image": "images", "text": "tokens"}
+UNITS = {"image": "images", "text": "tokens", "video": "clips"}
 
 
 def write_shards(source: DataSource, out_dir: str | Path, dataset: str, log=print) -> dict:

@@ -53,9 +53,32 @@ class SourceInfo:
 
 
 @dataclass
+class ClipInfo(SourceInfo):
+    """A video source's info: ``targets`` etc. describe clips; the ``frame_*`` fields describe frames.
+
+    The frame fields make the frame stream of a video dataset an image dataset with factors
+    (per-frame probes and disentanglement metrics on per-frame codes); ``arrays`` names the
+    extra per-clip arrays stored beside images and targets in every record.
+    """
+
+    frames: int = 0
+    arrays: list[str] = field(default_factory=list)
+    frame_targets: list[str] = field(default_factory=list)
+    frame_factors: list[str] = field(default_factory=list)
+    frame_factor_sizes: list[int] = field(default_factory=list)
+    frame_ordinal: list[str] = field(default_factory=list)
+
+    def frame_info(self) -> SourceInfo:
+        """The frame stream described as an image source (targets = per-frame factor indices)."""
+        return SourceInfo(self.channels, self.resolution, list(self.frame_targets), list(self.frame_factors),
+                          list(self.frame_factor_sizes), list(self.frame_ordinal))
+
+
+@dataclass
 class Split:
-    images: np.ndarray  # uint8 [N, C, H, W]
+    images: np.ndarray  # uint8 [N, C, H, W], or clips [N, T, C, H, W]
     targets: np.ndarray  # int64 [N, T], columns as SourceInfo.targets
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # extra per-sample arrays [N, ...] (ClipInfo.arrays)
 
 
 class DataSource:
@@ -72,6 +95,11 @@ class DataSource:
     def channels(cls, params) -> int:
         """Channels of the images this source makes with ``params`` (1 = grey, 3 = colour)."""
         raise NotImplementedError
+
+    @classmethod
+    def frames(cls, params) -> int:
+        """Frames per clip of a video source (0: a source of still images)."""
+        return 0
 
     def info(self) -> SourceInfo:
         raise NotImplementedError

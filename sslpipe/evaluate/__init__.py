@@ -7,3 +7,4 @@ from . import probes, lowshot, clustering, geometry  # noqa: F401,E401
 from .disentangle import mig, dci, sap, modularity, sampling  # noqa: F401,E401
 from . import interpolation  # noqa: F401,E402
 from . import words  # noqa: F401,E402
+from . import video  # noqa: F401,E402

@@ -57,8 +57,13 @@ class EvalContext:
 
     @property
     def modality(self) -> str:
-        """The data the encoder embedded: "image" (:class:`Embeddings`) or "text" (:class:`WordEmbeddings`)."""
+        """The data the encoder embedded: "image" (:class:`Embeddings`), "text" (:class:`WordEmbeddings`) or "video" (:class:`ClipEmbeddings`)."""
         return self.emb.modality
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The metrics' data that apply: a video encoder's per-frame codes are image codes too."""
+        return ("image", "video") if self.modality == "video" else (self.modality,)
 
     @property
     def info(self) -> dict:
@@ -98,7 +103,8 @@ class Metric:
     keys: str
     paper: str  # the reference whose definition and defaults it follows
     doc: str = field(default="", compare=False)
-    #: the embeddings it reads: "image" (codes of images) or "text" (word and token vectors)
+    #: the embeddings it reads: "image" (codes of images, also a video's frames), "text" (word and
+    #: token vectors) or "video" (what needs whole clips)
     modality: str = "image"
 
     def __call__(self, ctx: EvalContext, params=None) -> dict[str, float]:

@@ -73,7 +73,35 @@ class WordEmbeddings:
         return _load(cls, path)
 
 
-EMBEDDINGS = {"image": Embeddings, "text": WordEmbeddings}
+@dataclass
+class ClipEmbeddings(Embeddings):
+    """A video encoder's representation: per-frame codes (the rows above, clip-major: frame t of
+    clip i is row i * T + t, their targets the per-frame factors) and the clips' own labels.
+
+    Every image metric reads the per-frame rows; the video metrics add what needs clips.
+    """
+
+    modality: ClassVar[str] = "video"
+    clip_target_names: list[str] = field(default_factory=list)
+    clip_train_targets: np.ndarray | None = None  # int64 [N / T, K]
+    clip_test_targets: np.ndarray | None = None  # int64 [M / T, K]
+
+    @property
+    def frames(self) -> int:
+        """Frames per clip."""
+        return len(self.train_z) // len(self.clip_train_targets)
+
+    def clip_codes(self, split: str = "train") -> np.ndarray:
+        """Each clip's time-averaged frame code [clips, D]."""
+        z = self.train_z if split == "train" else self.test_z
+        return z.reshape(-1, self.frames, z.shape[1]).mean(1)
+
+    def clip_target(self, name: str, split: str = "train") -> np.ndarray:
+        t = self.clip_train_targets if split == "train" else self.clip_test_targets
+        return t[:, self.clip_target_names.index(name)]
+
+
+EMBEDDINGS = {"image": Embeddings, "text": WordEmbeddings, "video": ClipEmbeddings}
 
 
 def _save(emb, path: str | Path) -> None:

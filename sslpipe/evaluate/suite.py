@@ -26,6 +26,6 @@ def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context)
     ctx = EvalContext(emb, seed, focus_target(emb, cfg), n_boot=cfg.bootstrap, **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():
-        if m.modality == ctx.modality and m.applies(ctx):
+        if m.modality in ctx.reads and m.applies(ctx):
             out.update(m(ctx, cfg.metrics.get(m.name)))
     return out

@@ -4,4 +4,5 @@ One module per family; everything is re-exported here (``from sslpipe.losses imp
 """
 from .contrastive import *  # noqa: F401,F403
 from .vae import *  # noqa: F401,F403
+from .video import *  # noqa: F401,F403
 from .word2vec import *  # noqa: F401,F403

@@ -104,8 +104,11 @@ class Method(nn.Module):
     trainable: ClassVar[bool] = True
     #: how many training images ``fit`` wants (non-gradient baselines)
     fit_samples: ClassVar[int] = 0
-    #: the data it trains on: "image" or "text" (``"any"``: both, e.g. random_init)
+    #: the data it trains on: "image", "text" or "video" (``"any"``: all, e.g. random_init); image
+    #: methods also train on a video dataset's frames
     modality: ClassVar[str] = "image"
+    #: trains on clips [B, T, C, R, R] of a video dataset (other methods get a video dataset's frames)
+    clips: ClassVar[bool] = False
 
     def __init__(self, params, ctx: MethodContext):
         super().__init__()
@@ -124,7 +127,7 @@ class Method(nn.Module):
     def incompatible(cls, source_cls, source_params) -> str | None:
         """Why this method cannot run on a dataset, or None (checked before any work)."""
         source_modality = getattr(source_cls, "modality", "image")
-        if cls.modality not in ("any", source_modality):
+        if cls.modality not in ("any", source_modality) and not (cls.modality == "image" and source_modality == "video"):
             return f"it is a method for {cls.modality} data and this dataset is {source_modality}."
         if cls.needs_color and source_cls.channels(source_params) < 3:
             return "it needs colour images and this dataset is grey."
@@ -223,6 +226,10 @@ class Method(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The representation evaluated downstream: [B, D]."""
         return self.encoder(x)
+
+    def backbone_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the backbone sees of images in [0, 1] (colorization methods: the lightness only)."""
+        return x
 
     # --- decoders (generative and reconstruction methods) ---------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -315,5 +315,8 @@ class Colorization(Method):
         acc = (out.argmax(1) == bins).float().mean()
         return loss, {"bin_accuracy": acc.item()}
 
+    def backbone_input(self, x):
+        return self.lab(x)[0]
+
     def encode(self, x):
         return self.encoder(light_ab(x)[0])

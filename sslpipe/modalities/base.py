@@ -46,8 +46,8 @@ class Modality:
         """Extra fields of the metrics' ``EvalContext`` (e.g. a renderer of factor combinations)."""
         return {}
 
-    def figures(self, method, emb, manifest: dict, shard_dir: Path, rcfg, seed: int, device, title: str) -> dict[str, Any]:
-        """File name -> matplotlib figure (saved as PNG) or text (saved as is), written under plots/."""
+    def figures(self, method, emb, manifest: dict, shard_dir: Path, rcfg, seed: int, device, title: str, ecfg=None) -> dict[str, Any]:
+        """File name -> matplotlib figure (saved as PNG) or text (saved as is), written under plots/ (``ecfg``: the evaluate section)."""
         return {}
 
 

@@ -74,7 +74,7 @@ class Images(Modality):
             return {}
         return {"sampler": source, "encode": lambda images: encode_images(method, images, device)}
 
-    def figures(self, method, emb, manifest, shard_dir, rcfg, seed, device, title):
+    def figures(self, method, emb, manifest, shard_dir, rcfg, seed, device, title, ecfg=None):
         from ..plots import decoders
         from ..plots.scatter import embedding_scatter
 

@@ -70,7 +70,7 @@ class Text(Modality):
         return emb, {"train_tokens": len(train_ids), "probe_tokens": len(emb.train_ids), "test_tokens": len(emb.test_ids),
                      "words_seen": int(np.count_nonzero(seen)), "code_dim": words.shape[1]}
 
-    def figures(self, method, emb, manifest, shard_dir, rcfg, seed, device, title):
+    def figures(self, method, emb, manifest, shard_dir, rcfg, seed, device, title, ecfg=None):
         from ..plots.words import word_map
 
         info = manifest["info"]

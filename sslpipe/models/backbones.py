@@ -56,8 +56,21 @@ class ConvEncoder(nn.Module):
         )
         self.code_dim = code_dim
 
+    def spatial(self, x: torch.Tensor, stride: int) -> torch.Tensor:
+        """Per-location features [B, D, R / stride, R / stride]: the activations after the stage of that stride."""
+        stages = _stages_for(stride, len(self.features) // 3)
+        return self.features[: 3 * stages](x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def _stages_for(stride: int, depth: int) -> int:
+    """How many stride-2 stages give ``stride`` (a power of 2, at most 2**depth)."""
+    stages = max(stride, 1).bit_length() - 1
+    if stride < 2 or 2**stages != stride or stages > depth:
+        raise ValueError(f"stride {stride} must be a power of 2 between 2 and {2**depth} (the backbone has {depth} stride-2 stages)")
+    return stages
 
 
 class _BasicBlock(nn.Module):
@@ -92,6 +105,10 @@ class SmallResNet(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, code_dim))
         self.code_dim = code_dim
+
+    def spatial(self, x: torch.Tensor, stride: int) -> torch.Tensor:
+        """Per-location features [B, D, R / stride, R / stride]: the activations after the block of that stride."""
+        return self.blocks[: _stages_for(stride, len(self.blocks))](self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))

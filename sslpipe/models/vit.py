@@ -92,6 +92,13 @@ class TinyViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.encode_tokens(self.embed(x)))
 
+    def spatial(self, x: torch.Tensor, stride: int) -> torch.Tensor:
+        """Per-location features [B, dim, R / stride, R / stride]: the encoded patch tokens on their grid, resized."""
+        tokens = self.encode_tokens(self.embed(x))
+        grid = tokens.transpose(1, 2).reshape(len(x), self.dim, self.grid, self.grid)
+        size = x.shape[-1] // stride
+        return grid if size == self.grid else torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)
+
 
 class MaskedTokenDecoder(nn.Module):
     """MAE's light decoder (He et al. 2021, Sec. 3): visible tokens + mask tokens -> pixels of every patch.

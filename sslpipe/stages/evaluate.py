@@ -76,7 +76,7 @@ def run(ctx: StageContext) -> None:
                      "training": training_summary(paths.train_log(dataset, name))})
     run.log_artifact(out)
     plots = paths.plots_dir(dataset, name)
-    for file, obj in modality.figures(method, emb, manifest, shard_dir, cfg.report, seed, device, f"{dataset}/{name}").items():
+    for file, obj in modality.figures(method, emb, manifest, shard_dir, cfg.report, seed, device, f"{dataset}/{name}", cfg.evaluate).items():
         _save(run, obj, plots / file)
     print(f"{dataset}/{name}: {len(metrics)} metrics in {seconds:.1f} s -> {out}")
 

@@ -3,7 +3,8 @@
 Every stage of a small study (the toy source: factors and a renderer; an untrained, a decoder
 and a two-view method, and the decoder method again with another seed and overrides of a method
 parameter and the backbone; the grammar corpus at its smallest: a word2vec method, a language
-model and the fitted gensim baseline) runs in-process with a recording config
+model and the fitted gensim baseline; tiny moving-sprites clips: a clip method with a task head, a
+clip method with spatial features, and an image method on the clips' frames) runs in-process with a recording config
 (``core.schema.record_reads``) and a file-access audit hook; every key it reads must be declared,
 the files it read must lie under its declared dependencies (or its own outputs), and what it
 wrote under its declared outputs.  A declared key must be read by some run of the stage: one
@@ -28,22 +29,26 @@ pytestmark = pytest.mark.slow
 
 METHODS = ("random_init", "ae", "simclr")
 TEXT_METHODS = ("skipgram", "ngram_lm", "word2vec_gensim")
+VIDEO_METHODS = ("arrow_of_time", "cycle_walk", "simclr")
 SWEEPS = [{"dataset": "toy", "method": list(METHODS)},
           {"dataset": "toy", "method": "ae", "seeds": [1], "decoder_sigma": 0.2, "backbone": {"width": 4}},
-          {"dataset": "grammar", "method": list(TEXT_METHODS)}]
-STUDY = {"name": "declarations", "seed": 0, "datasets": ["toy", "grammar"], "sweeps": SWEEPS}
+          {"dataset": "grammar", "method": list(TEXT_METHODS)},
+          {"dataset": "movingsprites", "method": list(VIDEO_METHODS)}]
+STUDY = {"name": "declarations", "seed": 0, "datasets": ["toy", "grammar", "movingsprites"], "sweeps": SWEEPS}
 RUNS = expand_sweeps(STUDY)[0]
 OVERRIDDEN = "ae-decoder_sigma0p2-width4-s1"
 RAW = {
     "study": {**STUDY, "runs": RUNS},
-    "data": {"toy": {}, "grammar": {"vocab_size": 200, "n_train": 400, "n_val": 20, "n_test": 60, "chunk_tokens": 1024}},
+    "data": {"toy": {}, "grammar": {"vocab_size": 200, "n_train": 400, "n_val": 20, "n_test": 60, "chunk_tokens": 1024},
+             "movingsprites": {"n_train": 40, "n_val": 4, "n_test": 12, "resolution": 16, "chunk_size": 8, "frames": 6, "color": True}},
     "backbone": {"width": 8, "code_dim": 4},
     "train": {"batch_size": 32, "step_scale": 0.02, "threads": 1, "log_every": 1},
-    "methods": {m: {} for m in METHODS} | {"skipgram": {"epochs": 0.2}, "ngram_lm": {"epochs": 0.2}, "word2vec_gensim": {}},
+    "methods": {m: {} for m in METHODS} | {"skipgram": {"epochs": 0.2}, "ngram_lm": {"epochs": 0.2}, "word2vec_gensim": {}}
+               | {"arrow_of_time": {"batch_size": 8}, "cycle_walk": {"batch_size": 8}},
     "evaluate": {"embed": {"n_train": 200, "n_test": 80, "train_tokens": 2000, "probe_tokens": 500}, "metrics": {
         "lowshot": {"sizes": [10, 50]}, "dci": {"n_estimators": 5, "max_train": 100}, "modularity": {"max_train": 100},
         "betavae": {"batch_size": 4, "n_train": 10, "n_eval": 6}, "factorvae": {"batch_size": 4, "n_train": 10, "n_eval": 6, "var_samples": 40},
-        "interpolation": {"images": 60, "n_pairs": 20}}},
+        "interpolation": {"images": 60, "n_pairs": 20}, "propagation": {"clips": 4, "stride": 2}, "video_tasks": {"clips": 8}}},
     "report": {"scatter_points": 50},
 }
 #: files any stage may touch besides its declared ones: the tracking store and the resume cache
@@ -182,7 +187,8 @@ def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study
 
 
 def test_the_study_holds_a_run_with_a_seed_and_overrides():
-    assert set(RUNS) == {"toy-random_init", "toy-ae", "toy-simclr", f"toy-{OVERRIDDEN}"} | {f"grammar-{m}" for m in TEXT_METHODS}
+    assert set(RUNS) == ({"toy-random_init", "toy-ae", "toy-simclr", f"toy-{OVERRIDDEN}"} | {f"grammar-{m}" for m in TEXT_METHODS}
+                         | {f"movingsprites-{m}" for m in VIDEO_METHODS})
     assert RUNS[f"toy-{OVERRIDDEN}"]["overrides"] == {"decoder_sigma": 0.2, "backbone": {"width": 4}}
 
 

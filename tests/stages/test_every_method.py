@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STUDY = load(ROOT / "params.yaml").runs()
 RUNS = [(r.dataset, r.name) for r in STUDY]
 TEXT = {d for d in load(ROOT / "params.yaml").study.datasets if getattr(SOURCES.get(d), "modality", "image") == "text"}
+VIDEO = {d for d in load(ROOT / "params.yaml").study.datasets if getattr(SOURCES.get(d), "modality", "image") == "video"}
 pytestmark = pytest.mark.slow
 
 
@@ -68,6 +69,13 @@ def test_run_trains_embeds_and_evaluates(study, dataset, run):
         if dataset != "digits":  # datasets with ground-truth factors get the disentanglement metrics
             assert {"mig", "dci/disentanglement", "sap", "betavae", "factorvae", "modularity"} <= set(metrics)
         plots = ("embedding.png",)
+    if dataset in VIDEO:  # per-frame probes above; clip probes, label propagation against its baselines, task heads
+        method = METHODS.get(run.split("-")[0])
+        assert {"clip_linear/shape", "propagation/j_pixels", "propagation/j_copy", "propagation/j"} <= set(metrics), metrics
+        assert ("propagation/j_embedding" in metrics) == hasattr(method, "location_map")
+        assert ("task/arrow_of_time" in metrics) == (method.name == "arrow_of_time")
+        assert ("task/frame_order" in metrics) == (method.name == "frame_order")
+        plots += ("propagation.png",)
     assert probes and all(math.isfinite(metrics[k]) and 0 <= metrics[k] <= 1 for k in probes), metrics
     assert all((paths.plots_dir(dataset, run) / p).exists() for p in plots)
 
