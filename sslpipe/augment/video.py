@@ -8,7 +8,6 @@ frame of a [B, T, C, R, R] batch in one call.  The ops are those of
 """
 from __future__ import annotations
 
-import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,6 +23,8 @@ ClipViews = views_with("ClipViews", crop_scale=[0.6, 1.0], saturation=0.0, hue=0
 
 def build_clip_views(cfg: ViewConfig, channels: int, resolution: int) -> nn.Module:
     """A Kornia pipeline over clips [B, T, C, R, R]: the same random view on every frame of a clip."""
+    import kornia.augmentation as K
+
     return K.VideoSequential(*view_ops(cfg, channels, resolution), data_format="BTCHW", same_on_frame=True)
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from kornia.color import rgb_to_lab
 from torch import nn
 
 from ..augment.grids import extract_tiles, resize_tiles
@@ -292,10 +291,14 @@ class VideoColorization(SpatialVideoMethod):
         return self.params.test_temperature
 
     def backbone_input(self, x):
+        from kornia.color import rgb_to_lab
+
         return rgb_to_lab(x.clamp(0, 1))[:, :1] / 100.0
 
     def colors(self, frames: torch.Tensor) -> torch.Tensor:
         """Quantized colour of each location of images [N, 3, R, R]: [N, h * w]."""
+        from kornia.color import rgb_to_lab
+
         ab = rgb_to_lab(frames.clamp(0, 1))[:, 1:]
         return self.quantizer.quantize(F.avg_pool2d(ab, self.params.stride)).flatten(1)
 
