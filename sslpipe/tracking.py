@@ -331,7 +331,7 @@ class StageRun:
             signal.signal(signal.SIGTERM, self._prev_sigterm)
         status = "FINISHED" if exc_type is None else "KILLED" if _killed(exc_type, exc) else "FAILED"
         if self._monitor is not None:
-            self._monitor.finish()
+            self._stop_system_metrics()
         self.flush()
         if self.parent_id:
             self._record({"kind": "status", "status": status, "run_id": self.parent_id})
@@ -520,8 +520,22 @@ class StageRun:
             return
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=SYSTEM_METRICS_INTERVAL, tracking_uri=self.uri)
+        every = float(os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL") or SYSTEM_METRICS_INTERVAL)
+        self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.uri)
         self._monitor.start()
+
+    def _stop_system_metrics(self) -> None:
+        """Stop the monitor; a run shorter than one sampling interval still gets one sample (MLflow's
+        monitor only publishes after a full interval, so a quick pretrain would show none)."""
+        monitor, self._monitor = self._monitor, None
+        monitor.finish()
+        if monitor._logging_step == 0:
+            try:
+                monitor.collect_metrics()
+                monitor.publish_metrics(monitor.aggregate_metrics())
+                monitor.mlflow_logger.flush()
+            except Exception as e:  # the store failing here is reported by the run's own records
+                print(f"warning: system metrics of {self.name} not logged: {e}", file=sys.stderr)
 
 
 class Parent:
@@ -548,14 +562,20 @@ def _fluent(uri: str, experiment_id: str | None = None) -> Iterator[None]:
     from mlflow.tracking import fluent
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    prev_exp = fluent._active_experiment_id
-    with _use_tracking_uri(uri):
-        try:
+    # MLflow's set_tracking_uri also writes (or, restoring an unset URI, deletes) the
+    # MLFLOW_TRACKING_URI variable, which names this process's store: it is restored too.
+    prev_exp, prev_env = fluent._active_experiment_id, os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
             if experiment_id is not None:
                 mlflow.set_experiment(experiment_id=experiment_id)
             yield
-        finally:
-            fluent._active_experiment_id = prev_exp
+    finally:
+        fluent._active_experiment_id = prev_exp
+        if prev_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = prev_env
 
 
 @contextlib.contextmanager

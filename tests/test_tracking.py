@@ -278,3 +278,22 @@ def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, t
         assert torch.equal(loaded(torch.from_numpy(x)), net(torch.from_numpy(x)))
     assert [m.model_id for m in client.get_run(run.run_id).outputs.model_outputs] == \
         [m.model_id for m in client.get_run(run.parent_id).outputs.model_outputs]
+
+
+def test_model_logging_leaves_the_process_store_variable_alone(monkeypatch):
+    """MLflow's fluent store is pointed at the run's store only to log a model; its set_tracking_uri
+    also rewrites MLFLOW_TRACKING_URI (deleting it when restoring an unset URI), which would send the
+    rest of the process's runs to another store."""
+    import os
+
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    from sslpipe.tracking import _fluent
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///process.db")
+    for earlier in (None, "sqlite:///earlier-fluent.db"):  # a fresh process; one where the fluent store was set
+        monkeypatch.setattr(utils, "_tracking_uri", earlier)
+        with _fluent("sqlite:///model-store.db"):
+            assert mlflow.get_tracking_uri() == "sqlite:///model-store.db"
+        assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///process.db" and utils._tracking_uri == earlier
