@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checkpoint import encode_images
+from ..checkpoint import ImageEncoder, encode_images
 from ..data.loader import frames_of, load_arrays, to_device, train_batches
 from ..evaluate.embeddings import ClipEmbeddings
 from .base import MODALITIES
-from .image import PAIRS, Images, source_from_manifest
+from .image import EXAMPLE_IMAGES, PAIRS, Images, source_from_manifest
 
 #: test clips drawn in the propagation figure
 FIGURE_CLIPS = 4
@@ -41,6 +41,11 @@ class Video(Images):
     def fit_input(self, method, shard_dir, manifest, device):
         clips = load_arrays(shard_dir, manifest, "train", ["images"], limit=-(-method.fit_samples // manifest["frames"]))["images"]
         return to_device(frames_of(clips)[:method.fit_samples], device)
+
+    def encoder_model(self, method, shard_dir, manifest):
+        """The per-frame encoder (what embed encodes), with test frames as its input example."""
+        clips = load_arrays(shard_dir, manifest, "test", ["images"], limit=-(-EXAMPLE_IMAGES // manifest["frames"]))["images"]
+        return ImageEncoder(method), np.ascontiguousarray(frames_of(clips)[:EXAMPLE_IMAGES])
 
     def embed(self, method, shard_dir, manifest, ecfg, device):
         from ..augment import standard_views
