@@ -200,3 +200,21 @@ def tiny_toy_study(name: str, metrics: dict | None = None) -> dict:
             "betavae": {"batch_size": 4, "n_train": 8, "n_eval": 4},
             "factorvae": {"batch_size": 4, "n_train": 8, "n_eval": 4, "var_samples": 20}, **(metrics or {})}},
     }
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_decreases(losses, factor: float = 0.9, window: int = 8):
+    """The mean of the last ``len // window`` losses (at least 3) is below ``factor`` x that of the first."""
+    k = max(3, len(losses) // window)
+    assert np.isfinite(losses).all()
+    assert losses[-k:].mean() < factor * losses[:k].mean(), (losses[:k].mean(), losses[-k:].mean())

@@ -11,17 +11,12 @@ from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.parts.colour import ABQuantizer
 from sslpipe.methods.pretext import rebalancing_weights
+from tests.conftest import assert_decreases
 
 TINY = BackboneConfig(width=8, depth=2, code_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def make(name, channels=1, res=16, backbone=TINY, **params):
@@ -83,10 +78,6 @@ def train_losses(method, x, steps=40, lr=3e-3):
     return np.array(losses)
 
 
-def assert_decreases(losses, factor=0.9):
-    k = max(3, len(losses) // 8)
-    assert np.isfinite(losses).all()
-    assert losses[-k:].mean() < factor * losses[:k].mean(), (losses[:k].mean(), losses[-k:].mean())
 
 
 # --- exemplar -------------------------------------------------------------------------

@@ -11,17 +11,14 @@ from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS, MethodContext
 from sslpipe.methods.reconstruction import pixel_loss
 
-from .test_pretext import assert_decreases, make, shapes, train_losses
+from tests.conftest import assert_decreases
+
+from .test_pretext import make, shapes, train_losses
 
 TINY = BackboneConfig(width=8, depth=2, code_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread (tests/conftest.py)
 
 
 def test_pixel_loss_averages_over_the_masked_pixels():
