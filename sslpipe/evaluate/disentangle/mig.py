@@ -23,8 +23,8 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20, n: int = 10_000,
     """Mean over factors of (top - second) I(z_j; v_k), normalized by H(v_k).
 
     Defaults (Locatello et al. 2019): 20-bin histogram discretization, 10,000 points.
-    ``n_boot`` > 0 adds ``mig/se`` and a 95% percentile interval from a bootstrap over the
-    points (the bins of the whole sample kept).
+    ``n_boot`` > 0 adds ``mig/se`` and a 95% basic bootstrap interval over the points (the bins
+    of the whole sample kept; basic, not percentile, as plug-in MI is biased: ``evaluate.uncertainty``).
     """
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(codes))[:n]
@@ -33,7 +33,7 @@ def mig(codes: np.ndarray, factors: np.ndarray, bins: int = 20, n: int = 10_000,
     if not n_boot:
         return {"mig": value}
     w = resample_counts(len(idx), n_boot, rng_for(seed, "mig"))
-    return summarize("mig", value, _gap(mutual_info_replicates(dz, v, w), factor_entropy_replicates(v, w)))
+    return summarize("mig", value, _gap(mutual_info_replicates(dz, v, w), factor_entropy_replicates(v, w)), "basic")
 
 
 @dataclass

@@ -69,15 +69,15 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
                             n_boot: int = 0) -> dict[str, float]:
     """Modularity from the 20-bin discretized mutual-information matrix (Locatello et al. 2019's
     default), explicitness from logistic regression ROC-AUC.  ``n_boot`` > 0 adds standard errors
-    and 95% intervals: modularity from a bootstrap over the training codes (bins kept),
-    explicitness over the test codes."""
+    and 95% intervals: modularity from a bootstrap over the training codes (bins kept; the basic
+    interval, as plug-in MI is biased: see ``evaluate.uncertainty``), explicitness over the test codes."""
     dz = discretize(codes_train, bins)
     value = modularity(mutual_info_matrix(dz, factors_train))
     out = explicitness(codes_train, factors_train, codes_test, factors_test, seed, n_boot)
     if not n_boot:
         return {"modularity": value, **out}
     w = resample_counts(len(dz), n_boot, rng_for(seed, "modularity"))
-    return summarize("modularity", value, modularity(mutual_info_replicates(dz, factors_train, w))) | out
+    return summarize("modularity", value, modularity(mutual_info_replicates(dz, factors_train, w)), "basic") | out
 
 
 @dataclass
