@@ -217,6 +217,9 @@ def cmd_fidelity(args):
     if not args.table:
         fidelity.run(_cfg(args), args.models, args.plan, args.out, args.runs, args.metrics, args.threads)
     result = read_json(args.out)
+    if args.changes:
+        print(fidelity.changes(result, *args.changes))
+        return
     print(fidelity.markdown(result))
     for m, c in fidelity.choose(result).items():
         ok = ", ".join(f"{n} ({s['seconds']:.1f} CPU s{'' if s['passes'] else ', fails on ' + str(s['worst'])})" for n, s in c["settings"].items())
@@ -309,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--metrics", nargs="*", default=None, help="metrics to evaluate (default: every applicable one but interpolation)")
     sp.add_argument("--threads", type=int, default=1, help="torch/BLAS/DCI threads (default 1: clean CPU seconds per metric)")
     sp.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
+    sp.add_argument("--changes", nargs=2, metavar=("OLD", "NEW"), default=None,
+                    help="print each encoder's values under setting OLD next to NEW and how the rankings changed (instead of the table)")
     return p
 
 

@@ -290,6 +290,21 @@ def merged(result: dict, chosen: dict[str, str]) -> dict[str, dict]:
     return out
 
 
+def setting_values(result: dict, setting: str) -> dict[str, dict]:
+    """Per run key, its values under ``setting`` (``ConfigError`` naming the settings if absent)."""
+    if setting not in result["settings"]:
+        raise ConfigError("--changes", f"the fidelity results have no setting {setting!r}.", f"name two of {', '.join(result['settings'])}.")
+    return {key: r["values"][setting] for key, r in result["runs"].items() if setting in r["values"]}
+
+
+def changes(result: dict, old: str, new: str) -> str:
+    """The study's metric values under setting ``old`` next to ``new``, per encoder, and how the rankings moved."""
+    a, b = setting_values(result, old), setting_values(result, new)
+    keys = sorted({k for v in a.values() for k in v if not is_uncertainty_key(k) and k not in DIAGNOSTICS}
+                  & {k for v in b.values() for k in v})
+    return changes_markdown(a, b, keys)
+
+
 def changes_markdown(old: dict[str, dict], new: dict[str, dict], keys: list[str]) -> str:
     """Old and new values of each run for ``keys`` (the report's columns), and how the rankings moved.
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from sslpipe.config import load
-from sslpipe.fidelity import choose, compare, load_plan, markdown, paper_evaluate
+from sslpipe.core.errors import ConfigError
+from sslpipe.fidelity import changes, choose, compare, load_plan, markdown, paper_evaluate
 
 
 def result():
@@ -33,6 +34,17 @@ def test_choose_takes_the_cheapest_setting_within_tolerance_per_metric():
     assert ch["dci"]["cheapest"] == "mid"  # cheap is 0.1 off
     assert ch["betavae"]["cheapest"] == "cheap"  # mid ranks the encoders differently
     assert "| `dci/disentanglement` |" in markdown(result())
+
+
+def test_changes_lists_old_and_new_values_and_counts_the_rankings_that_moved():
+    out = changes(result(), "ref", "mid")
+    assert "| d-m0 | 0.100 → 0.460 | 0.100 → 0.110 |" in out  # betavae, dci/disentanglement (keys sorted)
+    row = next(line for line in out.splitlines() if line.startswith("| d | `dci/disentanglement` |"))
+    assert row.split("|")[3:6] == [" 8 ", " 1.00 ", " 0 "]  # a constant shift keeps the ranking
+    shuffled = next(line for line in out.splitlines() if line.startswith("| d | `betavae` |"))
+    assert int(shuffled.split("|")[5]) > 0
+    with pytest.raises(ConfigError, match="cheap, mid"):
+        changes(result(), "ref", "paper")
 
 
 def test_default_plan_compares_params_with_the_paper_preset():
