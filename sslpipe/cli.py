@@ -226,7 +226,8 @@ def cmd_fidelity(args):
         print(f"{m}: cheapest within tolerance: {c['cheapest'] or 'none'}; {ok}")
 
 
-ARG_HELP = {"run": "run name within the dataset: the method for a plain run, else <method>[-<overrides>][-s<seed>] (see `sslpipe runs`)"}
+ARG_HELP = {"run": "run name within the dataset: the method for a plain run, else <method>[-<overrides>][-s<seed>] (see `sslpipe runs`)",
+            "name": "the preset's name: smoke, paper, disentanglement or architectures (`sslpipe study`: a study preset)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
