@@ -211,15 +211,17 @@ def cmd_bench(args):
 
 
 def cmd_fidelity(args):
+    from pathlib import Path
+
     from . import fidelity
     from .core.io import read_json
 
-    if not args.table:
+    if not args.table and not args.changes:
         fidelity.run(_cfg(args), args.models, args.plan, args.out, args.runs, args.metrics, args.threads)
-    result = read_json(args.out)
     if args.changes:
-        print(fidelity.changes(result, *args.changes))
+        print(fidelity.changes(read_json(args.out) if Path(args.out).exists() else None, *args.changes))
         return
+    result = read_json(args.out)
     print(fidelity.markdown(result))
     for m, c in fidelity.choose(result).items():
         ok = ", ".join(f"{n} ({s['seconds']:.1f} CPU s{'' if s['passes'] else ', fails on ' + str(s['worst'])})" for n, s in c["settings"].items())
@@ -314,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int, default=1, help="torch/BLAS/DCI threads (default 1: clean CPU seconds per metric)")
     sp.add_argument("--table", action="store_true", help="only print the table of an existing --out file")
     sp.add_argument("--changes", nargs=2, metavar=("OLD", "NEW"), default=None,
-                    help="print each encoder's values under setting OLD next to NEW and how the rankings changed (instead of the table)")
+                    help="print each encoder's values under OLD next to NEW and how the rankings changed: two settings of --out, or two "
+                    "metrics directories (a copy of metrics/ taken before changing `evaluate`, and metrics/)")
     return p
 
 

@@ -297,9 +297,29 @@ def setting_values(result: dict, setting: str) -> dict[str, dict]:
     return {key: r["values"][setting] for key, r in result["runs"].items() if setting in r["values"]}
 
 
-def changes(result: dict, old: str, new: str) -> str:
-    """The study's metric values under setting ``old`` next to ``new``, per encoder, and how the rankings moved."""
-    a, b = setting_values(result, old), setting_values(result, new)
+def metrics_dir_values(path: str | Path) -> dict[str, dict]:
+    """Per run key, the metrics of a study's ``metrics/<dataset>/<run>.json`` files under ``path``."""
+    out = {}
+    for f in sorted(Path(path).glob("*/*.json")):
+        m = read_json(f)
+        out[m.get("key") or f"{f.parent.name}-{f.stem}"] = m["metrics"]
+    if not out:
+        raise DataError(f"{path} holds no metrics/<dataset>/<run>.json files. Fix: name a study's metrics directory (or a copy of it).")
+    return out
+
+
+def changes(result: dict | None, old: str, new: str) -> str:
+    """Metric values under ``old`` next to ``new``, per encoder, and how the rankings moved.
+
+    ``old``/``new``: settings of a fidelity ``result``, or directories holding a study's
+    ``metrics/`` (e.g. a copy taken before changing ``evaluate`` in params.yaml, and the new one).
+    """
+    def values(which: str) -> dict[str, dict]:
+        return metrics_dir_values(which) if Path(which).is_dir() else setting_values(result or {"settings": {}, "runs": {}}, which)
+
+    a, b = values(old), values(new)
+    if Path(old).is_dir():
+        a = {k: v for k, v in a.items() if k in b}
     keys = sorted({k for v in a.values() for k in v if not is_uncertainty_key(k) and k not in DIAGNOSTICS}
                   & {k for v in b.values() for k in v})
     return changes_markdown(a, b, keys)

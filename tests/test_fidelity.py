@@ -47,6 +47,19 @@ def test_changes_lists_old_and_new_values_and_counts_the_rankings_that_moved():
         changes(result(), "ref", "paper")
 
 
+def test_changes_between_two_copies_of_a_studys_metrics_directory(tmp_path, capsys):
+    from sslpipe.cli import main
+    from sslpipe.core.io import write_json
+
+    for name, shift in (("old", 0.0), ("new", 0.15)):
+        for i, v in enumerate((0.2, 0.5, 0.4)):
+            write_json(tmp_path / name / "dsprites" / f"m{i}.json", {"key": f"dsprites-m{i}", "metrics": {"mig": v + shift * i, "mig/se": 0.01}})
+    assert main(["fidelity", "--changes", str(tmp_path / "old"), str(tmp_path / "new"), "--out", str(tmp_path / "none.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| dsprites-m2 | 0.400 → 0.700 |" in out and "| dsprites | `mig` | 3 | 0.50 | 2 |" in out  # m1 and m2 swap
+    assert main(["fidelity", "--changes", str(tmp_path / "old"), str(tmp_path / "empty")]) == 2  # a setting the (absent) results lack
+
+
 def test_default_plan_compares_params_with_the_paper_preset():
     cfg = load()
     ref, settings, raw = load_plan(cfg, None)
