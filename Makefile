@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install repro test test-cluster test-tracking test-ui tracking-server smoke study ui bench bench-study clean-outputs
+.PHONY: install repro test test-cluster test-tracking test-ui ui-screenshots tracking-server smoke study ui bench bench-study clean-outputs
 
 install: $(STAMP)
 
@@ -51,6 +51,12 @@ tracking-server: install
 test-ui: install
 	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 	$(BIN)/python -m pytest -q -m ui tests/test_ui.py
+
+# the README's MLflow screenshots from a built study's store (STUDY_DIR: its params.yaml and mlflow.db)
+STUDY_DIR ?= .
+ui-screenshots: install
+	command -v chromedriver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+	$(BIN)/python -m tests.ui_screenshots $(STUDY_DIR) docs/img
 
 smoke: install
 	$(BIN)/sslpipe smoke
