@@ -47,17 +47,23 @@ def serve(store: Path):
         time.sleep(0.5)
 
 
-def _plot_metric(driver, metric: str) -> None:
-    """Colour the parallel-coordinates plot by ``metric`` instead of the UI's first metric (alphabetical)."""
+def _plot_axes(driver, metrics) -> None:
+    """Make the parallel-coordinates plot's axes ``metrics`` (the UI preselects parameters, which
+    differ per method and say little across methods), coloured by the last one."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    box = _wait(driver, lambda: driver.find_element(By.XPATH, "//*[normalize-space(text())='Metrics:']/following::input[1]"), "the plot's metric box")
-    for tag in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Metrics:']/following::*[contains(@class, 'select-selection-item-remove') or @aria-label='close' or contains(@class, 'remove')][1]"):
-        tag.click()
-    box.send_keys(metric)
+    from tests.test_ui import _button
+
+    _wait(driver, lambda: _button(driver, "Clear All"), "the plot's Clear All button").click()
     time.sleep(0.5)
-    box.send_keys(Keys.ENTER, Keys.ESCAPE)
+    box = _wait(driver, lambda: driver.find_element(By.XPATH, "//*[normalize-space(text())='Metrics:']/following::input[1]"), "the plot's metric box")
+    for metric in metrics:
+        box.send_keys(metric)
+        time.sleep(0.5)
+        box.send_keys(Keys.ENTER)
+        time.sleep(0.3)
+    box.send_keys(Keys.ESCAPE)
     time.sleep(1.5)
 
 
@@ -105,7 +111,7 @@ def main(study: Path, out: Path) -> None:
         driver.set_window_size(1600, 1500)
         _wait(driver, lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot svg.main-svg") if e.is_displayed()],
               "the parallel coordinates plot")
-        _plot_metric(driver, "linear/shape")
+        _plot_axes(driver, ("mig", "betavae", "dci/disentanglement", "linear/shape"))
         time.sleep(1)
         driver.save_screenshot(str(out / "mlflow-compare.png"))
         print(f"{out / 'mlflow-runs-table.png'}, {out / 'mlflow-compare.png'}: {len(chosen)} encoders compared, store {uri}")
