@@ -78,8 +78,6 @@ def train_losses(method, x, steps=40, lr=3e-3):
     return np.array(losses)
 
 
-
-
 # --- exemplar -------------------------------------------------------------------------
 def test_exemplar_surrogate_classes_are_the_first_images_seen():
     m = make("exemplar", classes=20)

@@ -46,8 +46,6 @@ def train_losses(method, x, steps=30, lr=3e-3):
     return np.array(out)
 
 
-
-
 # --- frame order -------------------------------------------------------------------------
 def test_order_tuples_share_endpoints_and_label_the_middle_frame():
     t = 8
