@@ -5,6 +5,7 @@ the experiment opens on its runs table, the encoders' rows show metric and param
 side by side, the comparison view joins them, and a figure of the report renders on its
 artifact page.  Screenshots go to reports/ui/.
 """
+import contextlib
 import os
 import shutil
 import signal
@@ -36,6 +37,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve(uri: str, cwd=None):
+    """`mlflow ui` over the store ``uri`` on a free local port: its address once /health answers
+    (stopped afterwards, with its workers)."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"], cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "mlflow ui did not answer /health in 120 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers, started in their own session
+        server.wait(30)
+
+
+@contextlib.contextmanager
+def chrome():
+    """Headless Debian Chromium driven by Selenium, 1600 x 900 (quit afterwards)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,900"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 @pytest.fixture(scope="module")
 def ui(tmp_path_factory):
     """A smoke study's store served by `mlflow ui` on a free local port (stopped afterwards)."""
@@ -54,48 +101,19 @@ def ui(tmp_path_factory):
         cfg = run_smoke_study(dest)
     finally:
         torch.set_num_threads(threads)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"], cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert server.poll() is None, server.stdout.read().decode()[-3000:]
-            assert time.monotonic() < deadline, "mlflow ui did not answer /health in 120 s"
-            time.sleep(0.5)
-        client = mlflow.MlflowClient(uri)
-        yield url, cfg, client, client.get_experiment_by_name(cfg.study.name).experiment_id
+        with serve(uri, dest) as url:
+            client = mlflow.MlflowClient(uri)
+            yield url, cfg, client, client.get_experiment_by_name(cfg.study.name).experiment_id
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the server and its workers, started in their own session
-        server.wait(30)
         mp.undo()
 
 
 @pytest.fixture(scope="module")
 def browser(ui):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,900"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.implicitly_wait(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    try:
+    with chrome() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(driver, find, what: str, timeout: float = 60.0):

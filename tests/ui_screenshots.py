@@ -12,39 +12,15 @@ here they are only driven, so any study's store can be pictured.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
-from tests.test_ui import CHROMIUM, DRIVER, _add_columns, _free_port, _table, _wait
+from tests.test_ui import CHROMIUM, DRIVER, _add_columns, _button, _table, _wait, chrome, serve
 
 #: the comparison: the generative family on dSprites and the baseline's seeds
 COMPARE = ("random_init", "ae", "vae", "beta_vae", "beta_tcvae", "factor_vae", "dip_vae", "annealed_vae")
-
-
-def serve(store: Path):
-    port = _free_port()
-    uri = f"sqlite:///{store}"
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
-                               "--port", str(port), "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return server, url, uri
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"mlflow ui did not start on {uri}")
-        time.sleep(0.5)
 
 
 def _plot_axes(driver, metrics) -> None:
@@ -52,8 +28,6 @@ def _plot_axes(driver, metrics) -> None:
     differ per method and say little across methods), coloured by the last one."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-
-    from tests.test_ui import _button
 
     _wait(driver, lambda: _button(driver, "Clear All"), "the plot's Clear All button").click()
     time.sleep(0.5)
@@ -69,9 +43,6 @@ def _plot_axes(driver, metrics) -> None:
 
 def main(study: Path, out: Path) -> None:
     import mlflow
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 
     from sslpipe.config import load
@@ -80,31 +51,26 @@ def main(study: Path, out: Path) -> None:
     if not (CHROMIUM and DRIVER):
         raise SystemExit("chromium and chromedriver are not installed. Fix: apt-get install chromium chromium-driver")
     cfg = load(study / "params.yaml")
-    server, url, uri = serve(study / "mlflow.db")
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1600,900"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    uri = f"sqlite:///{study / 'mlflow.db'}"
     out.mkdir(parents=True, exist_ok=True)
-    try:
+    with serve(uri) as url, chrome() as driver:
         client = mlflow.MlflowClient(uri)
         exp_id = client.get_experiment_by_name(cfg.study.name).experiment_id
+        rows = client.search_runs([exp_id], "tags.`sslpipe.role` = 'encoder'", max_results=1000)
         driver.get(ui_address(exp_id, url))
         _wait(driver, lambda: len(_table(driver)) > 5, "the encoders' rows")
         for b in [b for b in driver.find_elements(By.CSS_SELECTOR, "button[aria-label='Close']") if b.is_displayed()]:
             b.click()  # the assistant's side panel
-        rows = client.search_runs([exp_id], "tags.`sslpipe.role` = 'encoder'", max_results=1000)
         param = "methods.beta_vae.beta" if any("methods.beta_vae.beta" in r.data.params for r in rows) else "backbone.kind"
         _add_columns(driver, ("linear/shape", "mig", param))
         _wait(driver, lambda: any(r.get("linear/shape") not in (None, "", "-") for r in _table(driver).values()), "metric values")
         time.sleep(1)
         driver.save_screenshot(str(out / "mlflow-runs-table.png"))
 
-        rows = client.search_runs([exp_id], "tags.`sslpipe.role` = 'encoder' and tags.dataset = 'dsprites'", max_results=1000)
-        chosen = [r.info.run_id for r in rows if r.data.tags.get("method") in COMPARE]
-        if not chosen:  # a study without the generative family: its first dataset's encoders
-            chosen = [r.info.run_id for r in rows][:8]
+        dsprites = [r for r in rows if r.data.tags.get("dataset") == "dsprites"]
+        chosen = [r.info.run_id for r in dsprites if r.data.tags.get("method") in COMPARE]
+        if not chosen:  # a study without the generative family: its first encoders
+            chosen = [r.info.run_id for r in dsprites][:8]
         driver.get(f"{url}/#/compare-runs?runs={urllib.parse.quote(json.dumps(chosen))}"
                    f"&experiments={urllib.parse.quote(json.dumps([exp_id]))}&{UI_WORKFLOW}")
         _wait(driver, lambda: "Parallel Coordinates Plot" in driver.find_element(By.TAG_NAME, "body").text, "the comparison view")
@@ -112,13 +78,8 @@ def main(study: Path, out: Path) -> None:
         _wait(driver, lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot svg.main-svg") if e.is_displayed()],
               "the parallel coordinates plot")
         _plot_axes(driver, ("mig", "betavae", "dci/disentanglement", "linear/shape"))
-        time.sleep(1)
         driver.save_screenshot(str(out / "mlflow-compare.png"))
         print(f"{out / 'mlflow-runs-table.png'}, {out / 'mlflow-compare.png'}: {len(chosen)} encoders compared, store {uri}")
-    finally:
-        driver.quit()
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
 
 
 if __name__ == "__main__":
