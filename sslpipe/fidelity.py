@@ -318,10 +318,7 @@ def changes(result: dict | None, old: str, new: str) -> str:
         return metrics_dir_values(which) if Path(which).is_dir() else setting_values(result or {"settings": {}, "runs": {}}, which)
 
     a, b = values(old), values(new)
-    if Path(old).is_dir():
-        a = {k: v for k, v in a.items() if k in b}
-    keys = sorted({k for v in a.values() for k in v if not is_uncertainty_key(k) and k not in DIAGNOSTICS}
-                  & {k for v in b.values() for k in v})
+    keys = sorted({k for run in a if run in b for k in a[run] if k in b[run] and not is_uncertainty_key(k) and k not in DIAGNOSTICS})
     return changes_markdown(a, b, keys)
 
 
