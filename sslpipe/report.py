@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .core.paths import overrides_label
-from .stats import CANNOT_CLAIM, NO, YES, compare, describe
+from .stats import ALPHA, CANNOT_CLAIM, NO, YES, compare, describe, fdr_adjust
 
 from .evaluate.base import METRICS  # noqa: E402  (importing sslpipe.evaluate registers every metric)
 
@@ -102,7 +102,11 @@ def baseline_of(groups: list[dict], g: dict) -> dict | None:
 
 
 def comparisons(groups: list[dict]) -> list[dict]:
-    """Each group's headline probe accuracy (and MIG where present) against its random_init group's, across seeds."""
+    """Each group's headline probe accuracy (and MIG where present) against its random_init group's, across seeds.
+
+    Every row also carries ``q``, its Benjamini-Hochberg adjusted p-value over all the rows
+    (:func:`sslpipe.stats.fdr_adjust`), and ``beats_baseline_fdr``: above random_init with q < 0.05.
+    """
     out = []
     for g in groups:
         base = baseline_of(groups, g) if g["method"] != BASELINE else None
@@ -118,6 +122,9 @@ def comparisons(groups: list[dict]) -> list[dict]:
         if "mig" in g["metrics"] and "mig" in base["metrics"]:
             row["mig"], row["mig_baseline"] = g["metrics"]["mig"], base["metrics"]["mig"]
         out.append(row)
+    for row, q in zip(out, fdr_adjust([r["p"] for r in out])):
+        row["q"] = q
+        row["beats_baseline_fdr"] = row["beats_baseline"] and q is not None and q < ALPHA
     return out
 
 
@@ -268,19 +275,24 @@ def _comparison_section(comps: list[dict], notes: dict[str, str], groups: list[d
              "Difference of the means with its 95% confidence interval; two-sided t-test at 0.05: Welch's t with 2+ seeds on "
              "both sides; with one seed on one side, the other side's seed variance stands for both (Student t, 1 seed). "
              "**yes**: significantly above; **no**: significantly below; not significant; cannot claim: one seed on both sides "
-             "(no spread to judge by). One test per row, no correction for the number of rows.", "",
-             "| dataset | method | variant | probe | mean ± sd (seeds) | random_init | difference [95% CI] | test | p | beats random_init? | MIG | random_init MIG |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "(no spread to judge by). The verdict is each row's own test; q is its p adjusted for the number of rows "
+             "(Benjamini-Hochberg): the rows with q < 0.05 keep the expected share of false claims among them at 5%.", "",
+             "| dataset | method | variant | probe | mean ± sd (seeds) | random_init | difference [95% CI] | test | p | q (BH) | beats random_init? | MIG | random_init MIG |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in comps:
         diff = "–" if c["diff"] is None else (f"{c['diff']:+.3f}" + (f" [{c['diff_ci95'][0]:+.3f}, {c['diff_ci95'][1]:+.3f}]" if c["diff_ci95"] else ""))
-        p = "–" if c["p"] is None else (f"{c['p']:.2g}" if c["p"] >= 1e-4 else "<1e-4")
+        p, q = (("–" if v is None else (f"{v:.2g}" if v >= 1e-4 else "<1e-4")) for v in (c["p"], c.get("q")))
         lines.append(f"| {c['dataset']} | {c['method']} | {c['variant'] or '–'} | {c['metric']} | {spread(c['stats'])} | {spread(c['baseline_stats'])} | "
-                     f"{diff} | {c['test'] or '–'} | {p} | {_verdict(c)} | {spread(c.get('mig'))} | {spread(c.get('mig_baseline'))} |")
+                     f"{diff} | {c['test'] or '–'} | {p} | {q} | {_verdict(c)} | {spread(c.get('mig'))} | {spread(c.get('mig_baseline'))} |")
     lines.append("")
     winners = [c for c in comps if c["verdict"] == YES]
     others = [c for c in comps if c["verdict"] != YES]
     if winners:
         lines += ["Significantly above random_init: " + ", ".join(f"{c['dataset']}/{c['label']}" for c in winners) + ".", ""]
+        held = [c for c in winners if c.get("beats_baseline_fdr")]
+        lines += [f"Of these, {len(held)} of {len(winners)} hold with the false discovery rate over the table's {len(comps)} tests "
+                  "held at 5% (q < 0.05)" + (": " + ", ".join(f"{c['dataset']}/{c['label']}" for c in held) if 0 < len(held) < len(winners) else "")
+                  + ".", ""]
     if others:
         lines += ["Not shown to beat random_init (not significant, below it, or one seed on both sides), with what was tried:", ""]
         by_group = {(g["dataset"], g["method"], g["variant"]): g for g in groups}

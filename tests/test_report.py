@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 
 from sslpipe.report import (architecture_table, cell, collapse, comparisons, group_rows, rank_correlation, study_figures,
                             summary_markdown, training_notes)
+from sslpipe.stats import fdr_adjust
 
 CONV = {"kind": "conv", "width": 32, "depth": 3, "code_dim": 10}
 
@@ -42,6 +44,12 @@ def test_each_group_is_compared_with_random_init_across_seeds():
     assert c["dsprites", "rotation"]["verdict"] == "not significant" and not c["dsprites", "rotation"]["beats_baseline"]
     assert c["dsprites", "beta_vae"]["test"] == "Student t (1 seed)"  # judged against random_init's seed spread
     assert c["digits", "simclr"]["verdict"] == "cannot claim" and c["digits", "simclr"]["metric"] == "linear/digit"
+    # q: the Benjamini-Hochberg adjustment over the rows that have a test (here three)
+    tested = [x for x in c.values() if x["p"] is not None]
+    assert len(tested) == 3 and c["digits", "simclr"]["q"] is None
+    assert [x["q"] for x in tested] == pytest.approx(fdr_adjust([x["p"] for x in tested]))
+    assert all(x["q"] >= x["p"] for x in tested)
+    assert c["dsprites", "simclr"]["beats_baseline_fdr"] == (c["dsprites", "simclr"]["q"] < 0.05) and not c["dsprites", "rotation"]["beats_baseline_fdr"]
 
 
 def test_a_method_with_another_backbone_is_judged_against_random_init_with_that_backbone():
@@ -58,9 +66,10 @@ def test_summary_states_each_verdict_with_its_evidence_and_what_was_tried():
     md = summary_markdown(r, training_notes(r))
     simclr = next(line for line in md.splitlines() if line.startswith("| dsprites | simclr | – | linear/shape |"))
     assert "0.450 ± 0.010 (3)" in simclr and "0.370 ± 0.020 (3)" in simclr and "+0.080 [" in simclr and "Welch t" in simclr and "**yes**" in simclr
-    assert "| digits | simclr | – | linear/digit | 0.900 (1) | 0.700 (1) | +0.200 | – | – | cannot claim (1 seed each) |" in md
+    assert "| digits | simclr | – | linear/digit | 0.900 (1) | 0.700 (1) | +0.200 | – | – | – | cannot claim (1 seed each) |" in md
     assert "- dsprites/rotation (not significant; seeds 0, 1, 2): trained 200 steps, training loss 1.386 -> 0.42" in md
     assert "dsprites/simclr (" not in md  # winners need no excuse
+    assert "Of these, 1 of 1 hold with the false discovery rate over the table's 4 tests held at 5% (q < 0.05)." in md
     assert "| simclr | – | contrastive | 0, 1, 2 | 0.450 ± 0.010<br><sub>[" in md  # the per-dataset table: mean ± sd and the CI
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sslpipe.stats import CANNOT_CLAIM, NO, NOT_SIGNIFICANT, YES, compare, describe
+from sslpipe.stats import CANNOT_CLAIM, NO, NOT_SIGNIFICANT, YES, compare, describe, fdr_adjust
 
 
 def test_describe_matches_the_closed_form_t_interval():
@@ -71,3 +71,16 @@ def test_one_seed_is_judged_against_the_other_sides_seed_spread():
 def test_no_spread_at_all_is_an_exact_difference():
     assert compare([0.5, 0.5], [0.4, 0.4])["verdict"] == YES
     assert compare([0.5, 0.5], [0.5, 0.5])["verdict"] == NOT_SIGNIFICANT
+
+
+def test_fdr_adjust_gives_the_benjamini_hochberg_q_values_by_hand():
+    # sorted p: 0.005, 0.01, 0.03, 0.04 (m = 4); q_(i) = min over j >= i of p_(j) m / j:
+    # 0.005 * 4 = 0.02, 0.01 * 4 / 2 = 0.02, 0.03 * 4 / 3 = 0.04, 0.04 * 4 / 4 = 0.04
+    assert fdr_adjust([0.01, 0.04, None, 0.03, 0.005]) == pytest.approx([0.02, 0.04, None, 0.04, 0.02])
+    # the step-up: a larger p later caps an earlier one (0.049 * 2 / 2 < 0.03 * 2 / 1 = 0.06)
+    assert fdr_adjust([0.03, 0.049]) == pytest.approx([0.049, 0.049])
+    assert fdr_adjust([]) == [] and fdr_adjust([None]) == [None]
+    # 40 tests of identical distributions: some p fall under 0.05 by chance, no q does
+    rng = np.random.default_rng(3)
+    ps = [compare(rng.normal(0.4, 0.02, 3), rng.normal(0.4, 0.02, 3))["p"] for _ in range(40)]
+    assert min(ps) < 0.05 and min(fdr_adjust(ps)) > 0.05
