@@ -28,8 +28,11 @@ STAGE = Stage(
     over="runs",
     params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate.embed"),
     deps=("data/shards/{dataset}", "models/{dataset}/{run}"),
-    code=("sslpipe/augment", "sslpipe/checkpoint.py", "sslpipe/modalities", "sslpipe/data/loader.py", "sslpipe/data/textloader.py",
-          "sslpipe/evaluate/embeddings.py", "sslpipe/evaluate/words.py", "sslpipe/stages/embed.py"),
+    # the encoder's code too (the model file holds weights; the method, backbone and loss modules
+    # compute the codes): tests/stages/test_declarations.py checks every module a run executes
+    code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/checkpoint.py", "sslpipe/modalities",
+          "sslpipe/data/shards.py", "sslpipe/data/loader.py", "sslpipe/data/textloader.py", "sslpipe/evaluate/embeddings.py",
+          "sslpipe/evaluate/words.py", "sslpipe/stages/embed.py"),
     outs=(Out("embeddings/{dataset}/{run}.npz"),),
     run=run,
 )

@@ -87,7 +87,10 @@ STAGE = Stage(
     over="runs",
     params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
     deps=("data/shards/{dataset}", "models/{dataset}/{run}", "embeddings/{dataset}/{run}.npz", "logs/{dataset}/{run}/train.csv"),
-    code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/modalities", "sslpipe/data/textloader.py", "sslpipe/stages/evaluate.py"),
+    # the encoder's code (sampling-based metrics and the video tasks encode new images) and the
+    # sources' renderers (sslpipe/data): tests/stages/test_declarations.py checks every module a run executes
+    code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment",
+          "sslpipe/checkpoint.py", "sslpipe/modalities", "sslpipe/data", "sslpipe/stages/evaluate.py"),
     outs=(Out("metrics/{dataset}/{run}.json"), Out("plots/{dataset}/{run}")),
     run=run,
 )

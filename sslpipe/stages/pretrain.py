@@ -81,7 +81,8 @@ STAGE = Stage(
     params=("study.runs.{key}", "backbone", "train", "methods.{method}"),
     deps=("data/shards/{dataset}",),
     code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py",
-          "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py", "sslpipe/stages/pretrain.py"),
+          "sslpipe/data/shards.py", "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py",
+          "sslpipe/stages/pretrain.py"),
     trains=True,
     outs=(
         Out("models/{dataset}/{run}"),

@@ -65,7 +65,7 @@ STAGE = Stage(
     over=None,
     params=("study.datasets", "study.runs", "backbone"),
     deps=("metrics",),
-    code=("sslpipe/report.py", "sslpipe/stages/report.py"),
+    code=("sslpipe/report.py", "sslpipe/stats.py", "sslpipe/evaluate/uncertainty.py", "sslpipe/plots/study.py", "sslpipe/stages/report.py"),
     outs=(
         Out("reports/summary.json"),
         Out("reports/summary.md"),

@@ -6,8 +6,8 @@ parameter and the backbone; the grammar corpus at its smallest: a word2vec metho
 model and the fitted gensim baseline; tiny moving-sprites clips: a clip method with a task head, a
 clip method with spatial features, and an image method on the clips' frames) runs in-process with a recording config
 (``core.schema.record_reads``) and a file-access audit hook; every key it reads must be declared,
-the files it read must lie under its declared dependencies (or its own outputs), and what it
-wrote under its declared outputs.  A declared key must be read by some run of the stage: one
+the files it read must lie under its declared dependencies (or its own outputs), what it
+wrote under its declared outputs, and the package modules whose code it ran under its declared code.  A declared key must be read by some run of the stage: one
 declaration serves every run (DVC's ``foreach``), and a text run builds no image backbone.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,33 @@ class FileLog:
                 self.writes.add(rel)
 
 
+class CodeLog:
+    """The package's source files whose functions ran inside the block (``sys.setprofile``, every thread)."""
+
+    PACKAGE = Path(__file__).resolve().parents[2] / "sslpipe"
+
+    def __init__(self):
+        self.files: set[str] = set()
+        self._seen: set[str] = set()
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            f = frame.f_code.co_filename
+            if f not in self._seen:
+                self._seen.add(f)
+                if f.startswith(str(self.PACKAGE)):
+                    self.files.add(str(Path(f).relative_to(self.PACKAGE.parent)))
+
+    def __enter__(self):
+        threading.setprofile(self._profile)
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
 def _in_rmtree() -> bool:
     f = sys._getframe(2)
     while f is not None:
@@ -140,12 +168,13 @@ def study(tmp_path_factory):
                 cfg = from_raw(RAW)
                 rec.reads.clear()  # validation reads every field; only the stage's own reads count
                 LOG.root, LOG.reads, LOG.writes = dest, set(), set()
+                code = CodeLog()
                 try:
-                    with StageContext(cfg, stage, **item) as ctx:
+                    with code, StageContext(cfg, stage, **item) as ctx:
                         stage.run(ctx)
                 finally:
                     LOG.root = None
-            results[(name, tuple(item.values()))] = (stage, ctx.item, set(rec.reads), set(LOG.reads), set(LOG.writes))
+            results[(name, tuple(item.values()))] = (stage, ctx.item, set(rec.reads), set(LOG.reads), set(LOG.writes), code.files)
         yield results
     finally:
         torch.set_num_threads(threads)
@@ -159,7 +188,7 @@ def _unread(stage, item, reads) -> set[str]:
 
 def test_every_stage_reads_exactly_the_keys_it_declares(study):
     unused = {}
-    for (name, item_key), (stage, item, reads, _, _) in study.items():
+    for (name, item_key), (stage, item, reads, _, _, _) in study.items():
         declared = stage.param_keys(**item)
         undeclared = sorted(r for r in reads if not _covered(r, declared))
         assert not undeclared, f"{name}{item_key} reads undeclared keys {undeclared}"
@@ -168,14 +197,14 @@ def test_every_stage_reads_exactly_the_keys_it_declares(study):
 
 
 def test_a_text_run_leaves_only_the_image_backbone_unread(study):
-    for (name, item_key), (stage, item, reads, _, _) in study.items():
+    for (name, item_key), (stage, item, reads, _, _, _) in study.items():
         if item.get("dataset") == "grammar":
             assert not any(r.startswith("backbone") for r in reads), (name, item_key)
             assert _unread(stage, item, reads) == ({"backbone"} if name == "pretrain" else set()), (name, item_key)
 
 
 def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study):
-    for (name, item_key), (stage, item, _, reads, writes) in study.items():
+    for (name, item_key), (stage, item, _, reads, writes, _) in study.items():
         deps, outs = stage.dep_paths(**item), stage.out_paths(**item)
         stray_reads = sorted(r for r in reads if not _under(r, deps + outs + list(INFRA)))
         stray_writes = sorted(w for w in writes if not _under(w, outs + list(INFRA)))
@@ -196,9 +225,23 @@ def test_a_run_trains_with_its_seed_and_overrides(study):
     """The run's overrides reach the trained model (method parameter, backbone) and its seed the runtime."""
     from sslpipe.checkpoint import load_method
 
-    _, item, reads, _, _ = study[("pretrain", ("toy", OVERRIDDEN))]
+    _, item, reads, _, _, _ = study[("pretrain", ("toy", OVERRIDDEN))]
     assert item == {"dataset": "toy", "run": OVERRIDDEN, "method": "ae", "key": f"toy-{OVERRIDDEN}"}
     assert {f"study.runs.toy-{OVERRIDDEN}.overrides", f"study.runs.toy-{OVERRIDDEN}.seed"} <= reads
     plain, over = (load_method(STUDY_DIR["path"] / "models/toy" / name / "model.pt") for name in ("ae", OVERRIDDEN))
     assert (plain.ctx.backbone.width, plain.params.decoder_sigma, plain.ctx.seed) == (8, 0.1, 0)
     assert (over.ctx.backbone.width, over.params.decoder_sigma, over.ctx.seed) == (4, 0.2, 1)
+
+
+#: Code every stage runs and none declares: the stage runner, config, tracking and the core layer
+#: (they compute no result; a change to them reruns nothing).
+RUNNER = ("sslpipe/core", "sslpipe/config.py", "sslpipe/tracking.py", "sslpipe/stages/base.py")
+
+
+def test_every_stage_declares_the_code_it_runs(study):
+    """A module whose functions ran inside a stage is among its declared code, so DVC reruns the
+    stage when it changes (the model file alone would not: an edited ``encode`` leaves the weights
+    as they were).  Functions run at import time only (registries) are not seen here."""
+    for (name, item_key), (stage, item, *_, files) in study.items():
+        undeclared = sorted(f for f in files if not _under(f, list(stage.code) + list(RUNNER)))
+        assert not undeclared, f"{name}{item_key} runs code it does not declare: {undeclared}"
