@@ -27,8 +27,10 @@ repro: install
 	@echo "Summary: reports/summary.md (table) and reports/summary.json; figures in reports/figures/"
 	@echo "Browse every run in MLflow: make ui  (it prints the address of the study's runs table)"
 
+# Two pytest-xdist workers (TEST_WORKERS=0 runs in one process), each taking whole modules.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The smoke study through SLURM: a one-node cluster on this machine (installed with apt-get if
 # missing, needs root), every stage an sbatch job, the summary compared with a local run; the

@@ -19,6 +19,21 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """The slow modules (whole-graph builds) first, each module's tests kept in order.
+
+    ``make test`` runs the suite on two pytest-xdist workers, one module at a time per worker
+    (``--dist loadfile``, so a module's fixtures are built once); a long module handed out last
+    would leave one worker idle at the end, so the longest ones start first."""
+    weight: dict[str, float] = {}
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark:  # ``slow(minutes=N)``: the module's approximate build time on 2 cores (default 1)
+            name = item.module.__name__
+            weight[name] = max(weight.get(name, 0.0), float(mark.kwargs.get("minutes", 1)))
+    items.sort(key=lambda item: -weight.get(item.module.__name__, 0.0))
+
+
 @dataclass
 class ToyParams(SourceParams):
     n_train: int = check(300, positive)

@@ -17,7 +17,7 @@ from sslpipe.config import load
 from sslpipe.smoke import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(minutes=10)  # the longest module: make test starts it first
 
 
 def _sh(cmd, cwd, env, **kw):
