@@ -51,14 +51,15 @@ def smoke_env(dest: Path) -> dict:
 FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", "triplet", "simclr", "byol", "colorization", "skipgram", "arrow_of_time"})
 
 
-def restrict_runs(params_path: Path, methods) -> None:
-    """Keep only the study's sweep entries (and methods of entries) of ``methods``, and regenerate study.runs (comments kept)."""
+def restrict_runs(params_path: Path, methods, seeds=None) -> None:
+    """Keep only the study's sweep entries (and methods of entries) of ``methods`` (None: all), and of the
+    entries' own seed lists only ``seeds`` (None: all), and regenerate study.runs (comments kept)."""
     from .presets import run_table, yaml_rt
 
     yaml = yaml_rt()
     data = yaml.load(params_path.read_text())
     sweeps = data["study"]["sweeps"]
-    for i in reversed(range(len(sweeps))):
+    for i in reversed(range(len(sweeps)) if methods is not None else ()):
         entry = sweeps[i]
         if isinstance(entry["method"], list):
             for j in reversed(range(len(entry["method"]))):
@@ -69,18 +70,22 @@ def restrict_runs(params_path: Path, methods) -> None:
         elif entry["method"] in methods:
             continue
         del sweeps[i]
+    if seeds is not None:
+        for entry in sweeps:
+            if "seeds" in entry:
+                entry["seeds"] = [s for s in entry["seeds"] if s in seeds] or entry["seeds"][:1]
     data["study"]["runs"] = run_table(data)
     with open(params_path, "w") as f:
         yaml.dump(data, f)
 
 
-def prepare(src: Path, dest: Path, presets=("smoke",), methods=None) -> dict:
-    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs), committed to git."""
+def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None) -> dict:
+    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs, of ``seeds``), committed to git."""
     scratch_copy(src, dest)
     for preset in presets:
         apply_preset(preset, dest / "params.yaml")
-    if methods is not None:
-        restrict_runs(dest / "params.yaml", methods)
+    if methods is not None or seeds is not None:
+        restrict_runs(dest / "params.yaml", methods, seeds)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)

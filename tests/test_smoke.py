@@ -16,3 +16,16 @@ def test_restrict_runs_keeps_only_those_methods_and_the_comments(tmp_path):
     cfg = load(p)
     assert {r.method for r in cfg.runs()} == {"random_init", "simclr"}
     assert "single source of every parameter" in p.read_text()
+
+
+def test_restrict_runs_keeps_only_those_seeds_of_the_entries_that_list_seeds(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())
+    before = load(p)
+    restrict_runs(p, None, seeds={0, 1})
+    after = load(p)
+    assert {r.method for r in after.runs()} == {r.method for r in before.runs()}  # every method kept
+    base = lambda cfg: sorted((r.dataset, r.seed) for r in cfg.runs() if r.method == "random_init")  # noqa: E731
+    assert base(before) == sorted((d, s) for d in before.study.datasets for s in (0, 1, 2))
+    assert base(after) == sorted((d, s) for d in before.study.datasets for s in (0, 1))
+    assert len(after.runs()) == len(before.runs()) - len(before.study.datasets)
