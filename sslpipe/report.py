@@ -35,6 +35,17 @@ def headline_target(rows: list[dict], dataset: str) -> str | None:
     return keys[0].split("/", 1)[1] if keys else None
 
 
+def headline_key(rows: list[dict], dataset: str) -> str | None:
+    """The probe compared with random_init: the linear probe of :func:`headline_target` on image and
+    video data; on word embeddings (no ``linear/`` keys) their linear probe on part of speech, else
+    on their first probed target."""
+    t = headline_target(rows, dataset)
+    if t is not None:
+        return f"linear/{t}"
+    keys = sorted({k for r in rows if r["dataset"] == dataset for k in r["metrics"] if k.startswith("probe/") and k.count("/") == 1})
+    return "probe/pos" if "probe/pos" in keys else (keys[0] if keys else None)
+
+
 def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
@@ -112,8 +123,8 @@ def comparisons(groups: list[dict]) -> list[dict]:
         base = baseline_of(groups, g) if g["method"] != BASELINE else None
         if base is None:
             continue
-        key = f"linear/{headline_target(groups, g['dataset'])}"
-        if key not in g["metrics"] or key not in base["metrics"]:
+        key = headline_key(groups, g["dataset"])
+        if key is None or key not in g["metrics"] or key not in base["metrics"]:
             continue
         c = compare(g["metrics"][key]["values"], base["metrics"][key]["values"])
         row = {"dataset": g["dataset"], "method": g["method"], "variant": g["variant"], "label": label(g), "baseline": label(base),
@@ -146,7 +157,7 @@ def architecture_table(groups: list[dict], dataset: str) -> tuple[list[str], dic
     archs = sorted({arch_label(g["backbone"]) for g in gs}, key=lambda a: (a.split()[0], int(a.split()[1][1:])))
     if len(archs) < 2:
         return None
-    key = f"linear/{headline_target(groups, dataset)}"
+    key = headline_key(groups, dataset)
     table: dict[str, dict[str, dict]] = defaultdict(dict)
     for g in gs:
         if key in g["metrics"]:
@@ -259,7 +270,7 @@ def summary_markdown(rows: list[dict], notes: dict[str, str] | None = None, figu
     for ds in by_ds:
         arch = architecture_table(groups, ds)
         if arch:
-            lines += _architecture_section(ds, f"linear/{headline_target(groups, ds)}", *arch)
+            lines += _architecture_section(ds, headline_key(groups, ds), *arch)
     if figures:
         lines += ["## Figures", ""]
         for name, caption in figures.items():

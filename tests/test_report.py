@@ -52,6 +52,17 @@ def test_each_group_is_compared_with_random_init_across_seeds():
     assert c["dsprites", "simclr"]["beats_baseline_fdr"] == (c["dsprites", "simclr"]["q"] < 0.05) and not c["dsprites", "rotation"]["beats_baseline_fdr"]
 
 
+def test_word_embeddings_are_judged_on_their_part_of_speech_probe():
+    """The grammar corpus has no linear/ keys: its words' linear probe on part of speech is the headline."""
+    r = rows()
+    for s, (ri, sg) in enumerate([(0.49, 0.97), (0.45, 0.96), (0.53, 0.98)]):
+        r.append(run("grammar", "random_init", s, {"probe/pos": ri, "probe/category": 0.1, "token_probe/pos": 0.8, "analogy/add": 0.0}))
+        r.append(run("grammar", "skipgram", s, {"probe/pos": sg, "probe/category": 0.9, "token_probe/pos": 0.9, "analogy/add": 0.4}))
+    c = {(x["dataset"], x["method"]): x for x in comparisons(group_rows(r))}
+    assert c["grammar", "skipgram"]["metric"] == "probe/pos" and c["grammar", "skipgram"]["verdict"] == "yes"
+    assert "| grammar | skipgram | – | probe/pos |" in summary_markdown(r)
+
+
 def test_a_method_with_another_backbone_is_judged_against_random_init_with_that_backbone():
     wide = {"backbone": {"width": 64}}
     r = rows() + [run("dsprites", "random_init", s, {"linear/shape": 0.5 + 0.01 * s}, "width64", wide, backbone=CONV | {"width": 64}) for s in range(3)]
