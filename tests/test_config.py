@@ -58,8 +58,8 @@ def test_unknown_method_in_a_run_is_refused():
 
 def test_a_stale_run_table_is_refused_with_the_command_that_regenerates_it():
     raw = copy.deepcopy(RAW)
-    raw["study"]["sweeps"][0]["seeds"] = [0, 1, 2, 3]
-    with pytest.raises(ConfigError, match=r"study.runs: is not the expansion of study.sweeps \(missing: dsprites-random_init-s3.*Fix: run `sslpipe runs --write`"):
+    raw["study"]["sweeps"][0]["seeds"] = raw["study"]["sweeps"][0]["seeds"] + [10]
+    with pytest.raises(ConfigError, match=r"study.runs: is not the expansion of study.sweeps \(missing: dsprites-random_init-s10.*Fix: run `sslpipe runs --write`"):
         from_raw(raw)
     raw = copy.deepcopy(RAW)
     raw["study"]["runs"]["dsprites-simclr"]["seed"] = 3  # a hand edit of the generated table

@@ -26,6 +26,6 @@ def test_restrict_runs_keeps_only_those_seeds_of_the_entries_that_list_seeds(tmp
     after = load(p)
     assert {r.method for r in after.runs()} == {r.method for r in before.runs()}  # every method kept
     base = lambda cfg: sorted((r.dataset, r.seed) for r in cfg.runs() if r.method == "random_init")  # noqa: E731
-    assert base(before) == sorted((d, s) for d in before.study.datasets for s in (0, 1, 2))
+    assert {s for _, s in base(before)} > {0, 1}  # the committed study has more baseline seeds
     assert base(after) == sorted((d, s) for d in before.study.datasets for s in (0, 1))
-    assert len(after.runs()) == len(before.runs()) - len(before.study.datasets)
+    assert {r.key for r in after.runs()} == {r.key for r in before.runs() if r.method != "random_init" or r.seed in (0, 1)}
