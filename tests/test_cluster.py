@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sslpipe.smoke import FAMILY_SAMPLE, prepare, snakemake_command
+from sslpipe.smoke import FAMILY_SAMPLE, SMOKE_SEEDS, prepare, snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.cluster
@@ -52,7 +52,7 @@ def studies(tmp_path_factory):
     conf = _slurm_config()
     assert conf.get("JobCompType") == "jobcomp/filetxt", "the test cluster must keep a job-completion log"
     local, cluster = tmp_path_factory.mktemp("smoke-local"), tmp_path_factory.mktemp("smoke-slurm")
-    env_l, env_c = prepare(ROOT, local, methods=FAMILY_SAMPLE), prepare(ROOT, cluster, methods=FAMILY_SAMPLE)
+    env_l, env_c = (prepare(ROOT, d, methods=FAMILY_SAMPLE, seeds=SMOKE_SEEDS) for d in (local, cluster))
     t0 = time.perf_counter()
     cmd = snakemake_command("workflow/profiles/slurm", LOCAL_CLUSTER_ARGS)
     smk = subprocess.Popen(cmd, cwd=cluster, env=env_c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

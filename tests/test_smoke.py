@@ -1,6 +1,6 @@
 from sslpipe.config import load
 from sslpipe.methods.base import METHODS
-from sslpipe.smoke import FAMILY_SAMPLE, restrict_runs
+from sslpipe.smoke import FAMILY_SAMPLE, SMOKE_SEEDS, restrict_runs
 
 
 def test_family_sample_holds_one_method_of_every_family():
@@ -29,3 +29,12 @@ def test_restrict_runs_keeps_only_those_seeds_of_the_entries_that_list_seeds(tmp
     assert {s for _, s in base(before)} > {0, 1}  # the committed study has more baseline seeds
     assert base(after) == sorted((d, s) for d in before.study.datasets for s in (0, 1))
     assert {r.key for r in after.runs()} == {r.key for r in before.runs() if r.method != "random_init" or r.seed in (0, 1)}
+
+
+def test_the_smoke_study_keeps_three_baseline_seeds_per_dataset(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())
+    restrict_runs(p, FAMILY_SAMPLE, SMOKE_SEEDS)
+    cfg = load(p)
+    assert sorted((r.dataset, r.seed) for r in cfg.runs() if r.method == "random_init") == \
+        sorted((d, s) for d in cfg.study.datasets for s in (0, 1, 2))
