@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from sslpipe.config import expand_sweeps, from_raw
+from sslpipe.core.codeversion import package_root
 from sslpipe.core.schema import record_reads
 from sslpipe.stages import STAGES
 from sslpipe.stages.base import StageContext
@@ -98,7 +99,7 @@ class FileLog:
 class CodeLog:
     """The package's source files whose functions ran inside the block (``sys.setprofile``, every thread)."""
 
-    PACKAGE = Path(__file__).resolve().parents[2] / "sslpipe"
+    PACKAGE = package_root()
 
     def __init__(self):
         self.files: set[str] = set()
