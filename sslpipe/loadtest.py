@@ -90,7 +90,8 @@ def run(processes: int = 16, steps: int = 300, metrics: int = 4, artifacts: int 
     experiment = experiment or f"load-{uuid.uuid4().hex[:8]}"
     init_store(experiment)  # once, before the parallel writers (a fresh SQLite store cannot be created concurrently)
     work = Path(tempfile.mkdtemp(prefix="sslpipe-load-"))
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri)
+    # live sending: every worker writes to the store throughout its run (the heaviest of the tracking modes)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, SSLPIPE_TRACKING="live")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]))
     if snakemake_jobs:
         mode = f"{processes} Snakemake jobs, {snakemake_jobs} at a time"

@@ -15,6 +15,18 @@ absolute path.  Queued ``dvc exp run`` experiments execute in a copy under
 same store.  A fresh SQLite store breaks when several processes create it at once
 (a race between their schema migrations), so creation is serialized with a file lock.
 
+Delivery (``SSLPIPE_TRACKING``):
+
+- ``deferred`` (the default): a stage only appends its calls to a journal on disk, without
+  importing MLflow (about 1.3 s per process), and one sender process per host
+  (``python -m sslpipe.tracking serve``, started by the first stage that needs it, gone after
+  ``SSLPIPE_SENDER_IDLE`` seconds without work) creates the runs and sends the journals, live
+  while stages run.  The study's last stage (the report) waits until every journal has reached
+  the store, so a finished ``dvc repro`` leaves the store complete.
+- ``sync``: the same journal, sent by the stage itself when it ends (the default inside a SLURM
+  job, whose processes end with the job).
+- ``live``: every call sent as it is made, from the stage process.
+
 Robustness:
 
 - A store that cannot be reached stops the stage before any work, naming the URI and the
@@ -47,6 +59,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -84,6 +97,27 @@ ROLE = "sslpipe.role"
 
 EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
 
+#: How a stage's run reaches the store (module docstring): deferred, sync or live.
+MODE_ENV = "SSLPIPE_TRACKING"
+MODES = ("deferred", "sync", "live")
+#: Seconds a sender process waits for new journals before it exits.
+SENDER_IDLE_ENV = "SSLPIPE_SENDER_IDLE"
+SENDER_IDLE = 30.0
+#: The tag naming a deferred run's journal (``.cache/tracking/<id>.jsonl``).
+JOURNAL_TAG = "sslpipe.journal"
+#: A deferred model: the module as ``torch.save`` writes it, beside its input and output example.
+DEFERRED_MODEL = "model.pth"
+#: Placeholders of a deferred journal for run ids that only the sender knows.
+THIS_RUN, ENCODER_ROW = "@run", "@row"
+
+
+def tracking_mode() -> str:
+    """The delivery mode: ``SSLPIPE_TRACKING``, else ``sync`` inside a SLURM job, else ``deferred``."""
+    mode = os.environ.get(MODE_ENV) or ("sync" if os.environ.get("SLURM_JOB_ID") else "deferred")
+    if mode not in MODES:
+        raise SslpipeError(f"{MODE_ENV}={mode!r} is not a tracking mode. Fix: set it to one of {', '.join(MODES)}, or unset it.")
+    return mode
+
 
 def repo_root(start: str | Path | None = None) -> Path:
     """The user's project root: the cwd, or the repo a queued DVC experiment was copied from."""
@@ -117,14 +151,15 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def init_store(experiment: str) -> str:
-    """Create the store and the study's experiment once (safe to call from parallel jobs).
+def init_store(experiment: str, uri: str | None = None) -> str:
+    """Create the store (``uri``, else :func:`tracking_uri`) and the study's experiment once (safe to
+    call from parallel jobs).
 
     Fails at once, naming the URI and the fix, when the store cannot be reached.
     """
     import mlflow
 
-    uri = tracking_uri()
+    uri = uri or tracking_uri()
     check_reachable(uri)
     _http_retry_defaults(uri)
     lock = repo_root() / ".cache" / "mlflow.lock" if uri.startswith("sqlite:") else None
@@ -265,20 +300,25 @@ def journal_dir() -> Path:
 class StageRun:
     """One MLflow run of a stage; use as a context manager (``with StageRun(...) as run:``).
 
-    Every call is journaled to disk before it is sent (see the module docstring); when the
-    store fails mid-stage the run goes offline: the stage continues, logging only to the
-    journal, and ``sslpipe sync-tracking`` sends the rest later.
+    Every call is journaled to disk first (see the module docstring).  In the ``deferred`` and
+    ``sync`` modes the journal is all the stage writes (``run_id`` and ``parent_id`` are the
+    MLflow ids once the run is delivered: at the end of a ``sync`` run, later for ``deferred``);
+    in ``live`` mode each call is also sent at once, and a store that fails mid-stage sends the
+    run offline: the stage continues, logging only to the journal, and ``sslpipe sync-tracking``
+    sends the rest later.
     """
 
     def __init__(self, experiment: str, stage: str, dataset: str = "-", run: str = "-", params: dict[str, Any] | None = None,
-                 tags: dict[str, str] | None = None, parent: "Parent | None" = None):
+                 tags: dict[str, str] | None = None, parent: "Parent | None" = None, wait_for_all: bool = False):
         self.experiment, self.stage, self.dataset, self.run_name = experiment, stage, dataset, run
         self.params = params or {}
         self.tags = {"method": run, **(tags or {})}
         self.parent = parent
         self.parent_id: str | None = None
+        self.run_id: str | None = None
+        self.wait_for_all = wait_for_all  # deferred: at the end, wait until every journal of the project reached its store
+        self.mode = tracking_mode()
         self._monitor = None
-        self._mlflow = None
         self._client = None
         self._journal: Journal | None = None
         self._metrics_buffer: list = []
@@ -289,13 +329,11 @@ class StageRun:
     def name(self) -> str:
         return f"{self.stage}/{self.dataset}/{self.run_name}"
 
-    def __enter__(self) -> "StageRun":
-        import mlflow
+    @property
+    def deferred(self) -> bool:
+        return self.mode != "live"
 
-        self._mlflow = mlflow
-        exp_id = init_store(self.experiment)
-        self.uri = tracking_uri()
-        self._client = mlflow.MlflowClient(self.uri)
+    def _tags(self) -> dict[str, str]:
         tags = {
             **self.tags,
             "stage": self.stage,
@@ -308,18 +346,37 @@ class StageRun:
         }
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
-        if self.parent is not None:
-            self.parent_id = self._encoder_row(exp_id, tags)
-            tags[MLFLOW_PARENT] = self.parent_id
-        self.run = self._client.create_run(exp_id, run_name=self.name, tags=tags)
-        self.run_id = self.run.info.run_id
-        self._journal = Journal.create(journal_dir() / f"{self.run_id}.jsonl", self.uri, self.run_id, self.name)
-        self._close_stale(exp_id, tags)
+        return tags
+
+    def __enter__(self) -> "StageRun":
+        self.uri = tracking_uri()
+        tags = self._tags()
+        if self.deferred:
+            # No MLflow here: the journal says everything the sender needs to create the runs.
+            check_reachable(self.uri)
+            jid = uuid.uuid4().hex
+            parent = None if self.parent is None else {"name": self.parent.name, "tags": self.parent.tags, "params": self.parent.params}
+            self._journal = Journal.create(journal_dir() / f"{jid}.jsonl", self.uri, jid, self.name, deferred={
+                "experiment": self.experiment, "dataset": self.dataset, "tags": tags, "parent": parent,
+                "start_time": int(time.time() * 1000)})
+            row = ENCODER_ROW if self.parent is not None else None
+        else:
+            import mlflow
+
+            exp_id = init_store(self.experiment)
+            self._client = mlflow.MlflowClient(self.uri)
+            if self.parent is not None:
+                self.parent_id = encoder_row(self._client, exp_id, self.dataset, self.parent, tags)
+                tags[MLFLOW_PARENT] = self.parent_id
+            self.run_id = self._client.create_run(exp_id, run_name=self.name, tags=tags).info.run_id
+            self._journal = Journal.create(journal_dir() / f"{self.run_id}.jsonl", self.uri, self.run_id, self.name)
+            close_stale(self._client, exp_id, self.name, tags, self.run_id)
+            row = self.parent_id
         self._record({"kind": "params", "params": _flat(self.params)})
-        if self.parent_id:
-            self._record({"kind": "status", "status": "RUNNING", "run_id": self.parent_id})
+        if row:
+            self._record({"kind": "status", "status": "RUNNING", "run_id": row})
             if self.parent.params is not None:
-                self._record({"kind": "params", "params": _flat(self.parent.params), "run_id": self.parent_id})
+                self._record({"kind": "params", "params": _flat(self.parent.params), "run_id": row})
         # SIGTERM's default action would kill the process before the run is closed; a handler
         # already installed (the stage's own) is kept.
         if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
@@ -333,25 +390,49 @@ class StageRun:
         if self._monitor is not None:
             self._stop_system_metrics()
         self.flush()
-        if self.parent_id:
-            self._record({"kind": "status", "status": status, "run_id": self.parent_id})
-        self._record({"kind": "end", "status": status})
-        if self._offline:
+        row = ENCODER_ROW if self.deferred else self.parent_id
+        if self.parent is not None:
+            self._record({"kind": "status", "status": status, "run_id": row, "time": int(time.time() * 1000)})
+        self._record({"kind": "end", "status": status, "end_time": int(time.time() * 1000)})
+        self._journal.close()
+        if self.deferred:
+            self._deliver(status)
+        elif self._offline:
             print(f"warning: MLflow store {_redact(self.uri)} failed during {self.name} ({self._offline}); the stage's files are "
                   f"written and its tracking data kept in {self._journal.path}. Fix: when the store is back, run "
                   "`sslpipe sync-tracking`.", file=sys.stderr)
         else:
             self._journal.remove()
 
+    def _deliver(self, status: str) -> None:
+        """Hand the finished journal over: send it now (``sync``, or the study's last stage), else
+        make sure this host's sender is running."""
+        if self.mode == "deferred" and not self.wait_for_all:
+            ensure_sender(journal_dir())
+            return
+        try:
+            r = deliver(self._journal.path)
+            # the study's last stage waits for every run; a sync stage also closes runs whose process died
+            deliver_all(journal_dir(), wait=self.wait_for_all)
+        except Exception as e:  # noqa: BLE001 - the stage's files are written; its tracking data stays in the journal
+            if _is_caller_error(e):
+                raise
+            print(f"warning: MLflow store {_redact(self.uri)} did not take the run of {self.name} ({type(e).__name__}: {e}); "
+                  f"its tracking data is kept in {self._journal.path}. Fix: when the store is back, run `sslpipe sync-tracking`.",
+                  file=sys.stderr)
+            return
+        if r is not None:
+            self.run_id, self.parent_id = r["run_id"], r["parent_id"]
+
     # --- sending, journaled first --------------------------------------------------------
     def _record(self, rec: dict) -> None:
-        """Journal one record, then send it unless the store has failed already.
+        """Journal one record, then (live mode) send it unless the store has failed already.
 
         Buffered metrics are sent first: an acknowledgement covers every earlier call.
         """
         self.flush()
         seq = self._journal.append(rec)
-        if self._offline:
+        if self.deferred or self._offline:
             return
         try:
             send(self._client, self.run_id, rec)
@@ -368,78 +449,20 @@ class StageRun:
         print(f"warning: MLflow store {_redact(self.uri)} stopped answering ({self._offline}); {self.name} goes on, "
               f"journaling to {self._journal.path}", file=sys.stderr)
 
-    def _encoder_row(self, exp_id: str, tags: dict) -> str:
-        """The id of the encoder's row (the parent of its stage runs), found or created.
-
-        The row of a (dataset, run key) in this project and ``dvc exp run`` experiment (none
-        outside one): the newest such row, so that re-running a stage updates it.  A stage that
-        logs the encoder's parameters (pretrain) starts a new row when the newest one holds other
-        values (``params_hash``): MLflow parameters are immutable, and changed ones make another
-        encoder.
-        """
-        p = self.parent
-        want = params_hash(p.params) if p.params is not None else None
-        filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{self.dataset}' and tags.run = '{p.tags['run']}'"
-        rows = self._client.search_runs([exp_id], filter_string=filt, order_by=["attributes.start_time DESC"], max_results=1000)
-        mine = [r for r in rows if r.data.tags.get("sslpipe.project") == tags["sslpipe.project"] and r.data.tags.get("dvc_exp") == tags.get("dvc_exp")]
-        r = mine[0] if mine else None
-        if r is not None and want is not None and r.data.tags.get("params_hash") not in (None, want):
-            r = None
-        row_tags = {**p.tags, "dataset": self.dataset, ROLE: "encoder", "git_commit": tags["git_commit"],
-                    "sslpipe.project": tags["sslpipe.project"], **({"dvc_exp": tags["dvc_exp"]} if tags.get("dvc_exp") else {}),
-                    **({"params_hash": want} if want else {})}
-        if r is None:
-            return self._client.create_run(exp_id, run_name=p.name, tags=row_tags).info.run_id
-        for k, v in row_tags.items():
-            if r.data.tags.get(k) != v:
-                self._client.set_tag(r.info.run_id, k, v)
-        return r.info.run_id
-
-    def _close_stale(self, exp_id: str, tags: dict) -> None:
-        """Close the RUNNING runs of this stage whose process died, replaying their journals.
-
-        Same experiment, stage, dataset, run (its name), project and ``dvc_exp``; a run started on
-        this host whose process is alive is a concurrent execution and is left alone (DVC's
-        and Snakemake's locks keep one project from running a stage twice at once, so a run
-        from another host is one whose node was lost).
-        """
-        filt = (f"attributes.status = 'RUNNING' and tags.stage = '{self.stage}' and tags.dataset = '{self.dataset}' "
-                f"and tags.method = '{self.tags['method']}'")
-        try:
-            runs = self._client.search_runs([exp_id], filter_string=filt, max_results=1000)
-        except Exception as e:  # noqa: BLE001 - closing old runs must not stop the stage
-            print(f"warning: could not look for stale runs of {self.name}: {e}", file=sys.stderr)
-            return
-        host = tags["sslpipe.host"]
-        replaced = []
-        for r in runs:
-            t = r.data.tags
-            if r.info.run_id == self.run_id or t.get("mlflow.runName") != self.name \
-                    or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] or t.get("dvc_exp") != tags.get("dvc_exp"):
-                continue
-            if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() and _pid_alive(int(t["sslpipe.pid"])):
-                continue
-            jpath = journal_dir() / f"{r.info.run_id}.jsonl"
-            status = Journal(jpath).replay(self._client) if jpath.exists() else None
-            self._client.set_tag(r.info.run_id, "sslpipe.replaced_by", self.run_id)
-            self._client.set_terminated(r.info.run_id, status or "KILLED")
-            Journal(jpath).remove()
-            replaced.append(r.info.run_id)
-        if replaced:
-            self._client.set_tag(self.run_id, "sslpipe.replaces", ",".join(replaced))
-
     # --- logging ---------------------------------------------------------------
     def log_metrics(self, metrics: dict[str, float], step: int | None = None, encoder: bool = False) -> None:
-        """Journaled at once, sent in batches (one store round-trip per ~1000 values).
+        """Journaled at once; sent in batches (one store round-trip per ~1000 values).
 
         ``encoder=True`` also logs them on the encoder's row (its evaluation metrics, headline
         training figures), sent at once.
         """
         ts = int(time.time() * 1000)
         rows = [[_metric_key(k), float(v), ts, step or 0] for k, v in metrics.items()]
-        if encoder and self.parent_id:
-            self._record({"kind": "metrics", "metrics": rows, "run_id": self.parent_id})
+        if encoder and self.parent is not None:
+            self._record({"kind": "metrics", "metrics": rows, "run_id": ENCODER_ROW if self.deferred else self.parent_id})
         seq = self._journal.append({"kind": "metrics", "metrics": rows})
+        if self.deferred:
+            return
         self._metrics_buffer.append((seq, rows))
         if sum(len(r) for _, r in self._metrics_buffer) >= 900:
             self.flush()
@@ -460,10 +483,12 @@ class StageRun:
         self._journal.ack(buffered[-1][0])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Logged as it is now: a run that is not sent at once (deferred, offline) keeps a snapshot
+        (hard links where the filesystem allows), since the stage's outputs may change before the sending."""
         path = Path(path)
         if not path.exists():
             return
-        if self._offline:  # keep a copy: the stage's outputs may change before the sync
+        if self.deferred or self._offline:
             path = self._journal.keep(path, artifact_path)
         self._record({"kind": "artifact", "path": str(path.resolve()), "artifact_path": artifact_path})
 
@@ -481,8 +506,8 @@ class StageRun:
         digest = manifest_digest(manifest)
         rec = {"kind": "input", "name": manifest["dataset"], "digest": digest, "source": str(Path(shard_dir).resolve()), "context": context}
         self._record(rec)
-        if encoder and self.parent_id:
-            self._record({**rec, "run_id": self.parent_id})
+        if encoder and self.parent is not None:
+            self._record({**rec, "run_id": ENCODER_ROW if self.deferred else self.parent_id})
 
     def log_model(self, model, input_example, name: str = "encoder", registered_name: str | None = None) -> None:
         """A PyTorch module as an MLflow Model (pytorch flavour): ``runs:/<encoder row id>/<name>``.
@@ -494,33 +519,49 @@ class StageRun:
         Its signature comes from ``input_example`` (a numpy batch) and the module's output on
         it; the requirements are stated (torch, mlflow, sslpipe), not inferred by importing
         the model in a subprocess.  The model is saved in the journal's folder first, so a
-        store that fails keeps it for ``sslpipe sync-tracking``.  ``registered_name`` also
-        registers it in the Model Registry.
+        store that fails keeps it for ``sslpipe sync-tracking``: as an MLflow Model in live
+        mode, and with ``torch.save`` (the pickle MLflow's own format holds) beside the example
+        and its output when the sender makes the MLflow Model (deferred, sync).
+        ``registered_name`` also registers it in the Model Registry.
         """
-        import mlflow.pytorch
+        import numpy as np
         import torch
-        from mlflow.models import infer_signature
 
         with torch.no_grad():
             out = model(torch.from_numpy(input_example)).cpu().numpy()
         dest = self._journal.folder / "models" / name
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with _quiet_pickle_warning():
-            mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
-                                      pip_requirements=_model_requirements(), serialization_format=MODEL_FORMAT)
-        self._record({"kind": "model", "path": str(dest), "name": name, "run_id": self.parent_id or self.run_id,
-                      "stage_run_id": self.run_id, "registered_name": registered_name})
+        if self.deferred:
+            dest.mkdir()
+            torch.save(model, dest / DEFERRED_MODEL)
+            np.save(dest / "input_example.npy", input_example)
+            np.save(dest / "output_example.npy", out)
+        else:
+            import mlflow.pytorch
+            from mlflow.models import infer_signature
+
+            with _quiet_pickle_warning():
+                mlflow.pytorch.save_model(model, str(dest), signature=infer_signature(input_example, out), input_example=input_example,
+                                          pip_requirements=_model_requirements(), serialization_format=MODEL_FORMAT)
+        row = (ENCODER_ROW if self.parent is not None else THIS_RUN) if self.deferred else (self.parent_id or self.run_id)
+        self._record({"kind": "model", "path": str(dest), "name": name, "run_id": row,
+                      "stage_run_id": THIS_RUN if self.deferred else self.run_id, "registered_name": registered_name})
 
     def start_system_metrics(self) -> None:
         """CPU, memory, disk, network (and GPU where MLflow can read it) as ``system/*`` metrics,
-        sampled by MLflow's monitor every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (default
-        :data:`SYSTEM_METRICS_INTERVAL`) until the run ends; live only, so nothing is journaled."""
+        sampled by MLflow's monitors every ``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL`` s (default
+        :data:`SYSTEM_METRICS_INTERVAL`) until the run ends.  Live mode sends them with MLflow's
+        monitor (not journaled); the other modes journal them from a thread of their own, which
+        imports MLflow's monitors beside the stage's work."""
         if self._offline or self._monitor is not None:
+            return
+        every = float(os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL") or SYSTEM_METRICS_INTERVAL)
+        if self.deferred:
+            self._monitor = _JournaledMonitor(self, every)
             return
         from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-        every = float(os.environ.get("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL") or SYSTEM_METRICS_INTERVAL)
         self._monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.uri)
         self._monitor.start()
 
@@ -528,6 +569,9 @@ class StageRun:
         """Stop the monitor; a run shorter than one sampling interval still gets one sample (MLflow's
         monitor only publishes after a full interval, so a quick pretrain would show none)."""
         monitor, self._monitor = self._monitor, None
+        if isinstance(monitor, _JournaledMonitor):
+            monitor.finish()
+            return
         monitor.finish()
         if monitor._logging_step == 0:
             try:
@@ -536,6 +580,120 @@ class StageRun:
                 monitor.mlflow_logger.flush()
             except Exception as e:  # the store failing here is reported by the run's own records
                 print(f"warning: system metrics of {self.name} not logged: {e}", file=sys.stderr)
+
+
+class _JournaledMonitor:
+    """MLflow's system-metrics collectors sampled in a thread, journaled as ``system/*`` metrics of
+    the run (steps 0, 1, ...); at least one sample however short the run."""
+
+    def __init__(self, run: StageRun, every: float):
+        self.run, self.every, self.step = run, every, 0
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._mon = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="sslpipe-system-metrics")
+        self._thread.start()
+
+    def _loop(self) -> None:
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            self._mon = SystemMetricsMonitor(None, sampling_interval=self.every, tracking_uri=self.run.uri)
+            self._mon.collect_metrics()
+        except Exception as e:  # noqa: BLE001 - system metrics are an extra, never a reason to fail a stage
+            print(f"warning: system metrics of {self.run.name} not collected: {e}", file=sys.stderr)
+            return
+        finally:
+            self._ready.set()
+        while not self._stop.wait(self.every):
+            self._publish()
+            self._mon.collect_metrics()
+
+    def _publish(self) -> None:
+        with self._lock:
+            values = self._mon.aggregate_metrics()
+            for m in self._mon.monitors:
+                m.clear_metrics()
+            if values:
+                self.run.log_metrics({f"system/{k}": v for k, v in values.items()}, step=self.step)
+                self.step += 1
+
+    def finish(self) -> None:
+        self._ready.wait()
+        self._stop.set()
+        self._thread.join()
+        if self._mon is not None and self.step == 0:
+            self._mon.collect_metrics()
+            self._publish()
+
+
+def encoder_row(client, exp_id: str, dataset: str, parent: "Parent", tags: dict) -> str:
+    """The id of the encoder's row (the parent of its stage runs), found or created.
+
+    The row of a (dataset, run key) in this project and ``dvc exp run`` experiment (none
+    outside one): the newest such row, so that re-running a stage updates it.  A stage that
+    logs the encoder's parameters (pretrain) starts a new row when the newest one holds other
+    values (``params_hash``): MLflow parameters are immutable, and changed ones make another
+    encoder.
+    """
+    p = parent
+    want = params_hash(p.params) if p.params is not None else None
+    filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{dataset}' and tags.run = '{p.tags['run']}'"
+    rows = client.search_runs([exp_id], filter_string=filt, order_by=["attributes.start_time DESC"], max_results=1000)
+    mine = [r for r in rows if r.data.tags.get("sslpipe.project") == tags["sslpipe.project"] and r.data.tags.get("dvc_exp") == tags.get("dvc_exp")]
+    r = mine[0] if mine else None
+    if r is not None and want is not None and r.data.tags.get("params_hash") not in (None, want):
+        r = None
+    row_tags = {**p.tags, "dataset": dataset, ROLE: "encoder", "git_commit": tags["git_commit"],
+                "sslpipe.project": tags["sslpipe.project"], **({"dvc_exp": tags["dvc_exp"]} if tags.get("dvc_exp") else {}),
+                **({"params_hash": want} if want else {})}
+    if r is None:
+        return client.create_run(exp_id, run_name=p.name, tags=row_tags).info.run_id
+    for k, v in row_tags.items():
+        if r.data.tags.get(k) != v:
+            client.set_tag(r.info.run_id, k, v)
+    return r.info.run_id
+
+
+def close_stale(client, exp_id: str, name: str, tags: dict, run_id: str) -> None:
+    """Close the RUNNING runs of this stage execution (``name``) whose process died, replaying their journals.
+
+    Same experiment, stage, dataset, run (its name), project and ``dvc_exp``; a run started on
+    this host whose process is alive is a concurrent execution and is left alone (DVC's
+    and Snakemake's locks keep one project from running a stage twice at once, so a run
+    from another host is one whose node was lost).
+    """
+    filt = (f"attributes.status = 'RUNNING' and tags.stage = '{tags['stage']}' and tags.dataset = '{tags['dataset']}' "
+            f"and tags.method = '{tags['method']}'")
+    try:
+        runs = client.search_runs([exp_id], filter_string=filt, max_results=1000)
+    except Exception as e:  # noqa: BLE001 - closing old runs must not stop the stage
+        print(f"warning: could not look for stale runs of {name}: {e}", file=sys.stderr)
+        return
+    host = tags["sslpipe.host"]
+    replaced = []
+    for r in runs:
+        t = r.data.tags
+        if r.info.run_id == run_id or t.get("mlflow.runName") != name \
+                or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] or t.get("dvc_exp") != tags.get("dvc_exp"):
+            continue
+        if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() and _pid_alive(int(t["sslpipe.pid"])):
+            continue
+        jpath = journal_dir() / f"{t.get(JOURNAL_TAG, r.info.run_id)}.jsonl"
+        status = None
+        if JOURNAL_TAG in t:  # a deferred run: its journal's calls are sent, and its process being dead closes it
+            if jpath.exists():
+                deliver(jpath)
+        else:
+            status = Journal(jpath).replay(client) if jpath.exists() else None
+        client.set_tag(r.info.run_id, "sslpipe.replaced_by", run_id)
+        if client.get_run(r.info.run_id).info.status == "RUNNING":
+            client.set_terminated(r.info.run_id, status or "KILLED")
+        Journal(jpath).remove()
+        replaced.append(r.info.run_id)
+    if replaced:
+        client.set_tag(run_id, "sslpipe.replaces", ",".join(replaced))
 
 
 class Parent:
@@ -654,7 +812,7 @@ def send(client, run_id: str, rec: dict) -> None:
         if rec["status"] == "RUNNING":
             client.update_run(run_id, status="RUNNING")
         else:
-            client.set_terminated(run_id, rec["status"])
+            client.set_terminated(run_id, rec["status"], end_time=rec.get("time"))
     elif kind == "model":
         _send_model(client, run_id, rec)
     elif kind == "end":
@@ -669,12 +827,23 @@ def _send_model(client, run_id: str, rec: dict) -> None:
     from mlflow.models import Model
     from mlflow.models.utils import _read_example
 
-    path = rec["path"]
-    saved = Model.load(path)
+    path = Path(rec["path"])
+    if (path / DEFERRED_MODEL).exists():  # saved by a deferred stage: the module, its example and output
+        import numpy as np
+        import torch
+        from mlflow.models import infer_signature
+
+        # the stage's own file in the project's cache, unpickled as MLflow's pickle format would be
+        model = torch.load(path / DEFERRED_MODEL, map_location="cpu", weights_only=False)
+        example = np.load(path / "input_example.npy")
+        signature = infer_signature(example, np.load(path / "output_example.npy"))
+    else:
+        saved = Model.load(str(path))
+        model, signature, example = mlflow.pytorch.load_model(str(path)), saved.signature, _read_example(saved, str(path))
     # MLflow's model logging goes through its fluent API's current store and experiment: the run's own, for this call only
     with _fluent(client._tracking_client.tracking_uri, client.get_run(run_id).info.experiment_id), _quiet_pickle_warning():
-        info = mlflow.pytorch.log_model(mlflow.pytorch.load_model(path), name=rec["name"], run_id=run_id, signature=saved.signature,
-                                        input_example=_read_example(saved, path), pip_requirements=_model_requirements(),
+        info = mlflow.pytorch.log_model(model, name=rec["name"], run_id=run_id, signature=signature,
+                                        input_example=example, pip_requirements=_model_requirements(),
                                         registered_model_name=rec.get("registered_name"), serialization_format=MODEL_FORMAT)
     if rec.get("stage_run_id", run_id) != run_id:
         client.log_outputs(rec["stage_run_id"], models=[LoggedModelOutput(info.model_id, step=0)])
@@ -684,46 +853,66 @@ class Journal:
     """Append-only record of one run's tracking calls (JSON lines), with acknowledgements.
 
     Line ``{"seq": n, ...}`` is a call; ``{"ack": n}`` says every call up to ``n`` reached
-    the store.  Appends are flushed to the OS at once, so a killed process loses nothing it
-    had logged; files kept for an offline run sit in the folder of the same name.
+    the store (live mode; a deferred journal's progress is in ``<id>.sent``, written by its
+    sender).  Appends are flushed to the OS at once, so a killed process loses nothing it
+    had logged; files kept for the run sit in the folder of the same name.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.folder = self.path.with_suffix("")
         self._seq = -1
+        self._lock = threading.Lock()  # the system-metrics thread appends too
 
     @classmethod
-    def create(cls, path: Path, uri: str, run_id: str, name: str) -> "Journal":
+    def create(cls, path: Path, uri: str, run_id: str, name: str, deferred: dict | None = None) -> "Journal":
         j = cls(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         j._file = open(path, "a", opener=lambda p, flags: os.open(p, flags, 0o600))  # the URI may hold a password
-        j.append({"kind": "start", "uri": uri, "run_id": run_id, "name": name, "host": socket.gethostname(), "pid": os.getpid()})
+        j.append({"kind": "start", "uri": uri, "run_id": run_id, "name": name, "host": socket.gethostname(), "pid": os.getpid(),
+                  **({"deferred": deferred} if deferred else {})})
         return j
 
     def append(self, rec: dict) -> int:
-        self._seq += 1
-        self._file.write(json.dumps({"seq": self._seq, **rec}) + "\n")
-        self._file.flush()
-        return self._seq
+        with self._lock:
+            self._seq += 1
+            self._file.write(json.dumps({"seq": self._seq, **rec}) + "\n")
+            self._file.flush()
+            return self._seq
 
     def ack(self, seq: int) -> None:
-        self._file.write(json.dumps({"ack": seq}) + "\n")
-        self._file.flush()
+        with self._lock:
+            self._file.write(json.dumps({"ack": seq}) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if getattr(self, "_file", None):
+            self._file.close()
 
     def keep(self, path: Path, artifact_path: str | None) -> Path:
+        """A snapshot of an artifact in the journal's folder: hard links (the stages replace their
+        outputs by renaming, so a link keeps the logged version), copies across filesystems."""
         dest = self.folder / "artifacts" / (artifact_path or "") / path.name
         dest.parent.mkdir(parents=True, exist_ok=True)
+
+        def link(src, dst):
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
         if path.is_dir():
-            shutil.copytree(path, dest, dirs_exist_ok=True)
+            shutil.copytree(path, dest, dirs_exist_ok=True, copy_function=link)
         else:
-            shutil.copy2(path, dest)
+            dest.unlink(missing_ok=True)
+            link(path, dest)
         return dest
 
     def remove(self) -> None:
-        if getattr(self, "_file", None):
-            self._file.close()
+        self.close()
         self.path.unlink(missing_ok=True)
+        for side in (".sent", ".lock"):
+            self.path.with_suffix(side).unlink(missing_ok=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def records(self) -> tuple[dict, list[dict]]:
@@ -742,6 +931,28 @@ class Journal:
                 calls.append(rec)
         return start, [r for r in calls if r["seq"] > acked]
 
+    def start(self) -> dict | None:
+        """The start record (None for a journal whose first line is not written yet)."""
+        try:
+            with open(self.path) as f:
+                first = f.readline()
+        except FileNotFoundError:
+            return None
+        try:
+            rec = json.loads(first)
+        except json.JSONDecodeError:
+            return None
+        return rec if rec.get("kind") == "start" else None
+
+    def calls_from(self, offset: int) -> tuple[list[dict], int]:
+        """The complete calls written after byte ``offset``, and the offset after them."""
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1
+        calls = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+        return [c for c in calls if "seq" in c and c.get("kind") != "start"], offset + end
+
     def replay(self, client) -> str | None:
         """Send the calls that did not reach the store; the run's final status if it had ended."""
         start, pending = self.records()
@@ -755,11 +966,221 @@ class Journal:
         return status
 
 
+# --- deferred delivery: the sender ------------------------------------------------------
+_EXPERIMENTS: dict[tuple[str, str], str] = {}
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client_for(uri: str):
+    import mlflow
+
+    if uri not in _CLIENTS:
+        check_reachable(uri)
+        _http_retry_defaults(uri)
+        _CLIENTS[uri] = mlflow.MlflowClient(uri)
+    return _CLIENTS[uri]
+
+
+def _resolve(rec: dict, ids: dict[str, str | None]) -> dict:
+    return {**rec, **{k: ids[rec[k]] for k in ("run_id", "stage_run_id") if rec.get(k) in ids}}
+
+
+def _batches(calls: list[dict]) -> Iterator[list[dict]]:
+    """Consecutive metric calls to the same run merged (at most ~1000 values a batch); others one by one."""
+    batch: list[dict] = []
+    for c in calls:
+        if batch and (c["kind"] != "metrics" or batch[0]["kind"] != "metrics" or c.get("run_id") != batch[0].get("run_id")
+                      or sum(len(b["metrics"]) for b in batch) + len(c["metrics"]) > 1000):
+            yield batch
+            batch = []
+        batch.append(c)
+    if batch:
+        yield batch
+
+
+def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dict | None:
+    """Send what a deferred journal holds that has not reached its store yet.
+
+    On first contact the sender finds or creates the encoder's row and creates the run (with the
+    stage's start time and the tag ``sslpipe.journal``), then closes stale runs of the same
+    stage as a live run would.  A run whose journal has ended, or whose process died on this
+    host, is closed (KILLED for the latter) and its journal removed.  One sender per journal at a
+    time (a lock beside it); ``block=False`` skips a journal someone else is sending.
+    ``dead_elsewhere`` takes a run started on another host to be dead (``sslpipe sync-tracking``:
+    its node was lost).  Returns ``{"run_id", "parent_id", "sent", "status"}`` (status None while the run goes on),
+    or None when there was nothing to do.
+    """
+    path = Path(path)
+    try:
+        lockf = open(path.with_suffix(".lock"), "a")
+    except FileNotFoundError:  # the project's cache is gone
+        return None
+    with lockf:
+        try:
+            fcntl.flock(lockf, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return None
+        j = Journal(path)
+        start = j.start() if path.exists() else None
+        if start is None or "deferred" not in start:
+            if not path.exists():
+                path.with_suffix(".lock").unlink(missing_ok=True)
+            return None
+        d, name = start["deferred"], start["name"]
+        state_path = path.with_suffix(".sent")
+        state = json.loads(state_path.read_text()) if state_path.exists() else None
+        client = _client_for(start["uri"])
+        if state is None:
+            key = (start["uri"], d["experiment"])
+            if key not in _EXPERIMENTS:
+                _EXPERIMENTS[key] = init_store(d["experiment"], start["uri"])
+            exp_id = _EXPERIMENTS[key]
+            tags = {**d["tags"], JOURNAL_TAG: start["run_id"]}
+            parent_id = None
+            if d["parent"]:
+                parent_id = encoder_row(client, exp_id, d["dataset"], Parent(**d["parent"]), tags)
+                tags[MLFLOW_PARENT] = parent_id
+            run_id = client.create_run(exp_id, start_time=d["start_time"], tags=tags, run_name=name).info.run_id
+            state = {"run_id": run_id, "parent_id": parent_id, "sent": -1, "offset": 0}
+            write_json_atomic(state_path, state)
+            close_stale(client, exp_id, name, tags, run_id)
+        ids = {THIS_RUN: state["run_id"], ENCODER_ROW: state["parent_id"]}
+        calls, offset = j.calls_from(state["offset"])
+        calls = [c for c in calls if c["seq"] > state["sent"]]
+        end = None
+        for batch in _batches(calls):
+            rec = batch[0] if len(batch) == 1 else {**batch[0], "metrics": [m for b in batch for m in b["metrics"]]}
+            if rec["kind"] == "end":
+                end = rec
+            else:
+                send(client, state["run_id"], _resolve(rec, ids))
+            state["sent"] = batch[-1]["seq"]
+            write_json_atomic(state_path, state)
+        state["offset"] = offset
+        write_json_atomic(state_path, state)
+        status = None
+        if end is not None:
+            status = end["status"]
+            client.set_terminated(state["run_id"], status, end_time=end.get("end_time"))
+        elif (dead_elsewhere if start.get("host") != socket.gethostname() else not _pid_alive(int(start.get("pid") or 0) or -1)):
+            status = "KILLED"  # its process died without ending the run
+            client.set_terminated(state["run_id"], status)
+            if state["parent_id"] and client.get_run(state["parent_id"]).info.status == "RUNNING":
+                client.set_terminated(state["parent_id"], status)
+        if status is not None:
+            j.remove()
+        return {"run_id": state["run_id"], "parent_id": state["parent_id"], "sent": len(calls), "status": status, "name": name}
+
+
+def write_json_atomic(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def _deferred_journals(folder: Path, host: str | None = None) -> list[Path]:
+    """The deferred journals in ``folder`` (of processes on ``host`` if given), oldest first."""
+    found = []
+    for path in folder.glob("*.jsonl"):
+        start = Journal(path).start()
+        if start is not None and "deferred" in start and (host is None or start.get("host") == host):
+            found.append((start["deferred"].get("start_time", 0), path))
+    return [p for _, p in sorted(found)]
+
+
+def deliver_all(folder: Path, wait: bool = True) -> list[dict]:
+    """:func:`deliver` every deferred journal of this host in ``folder``; ``wait`` waits for the ones being sent."""
+    done = []
+    for path in _deferred_journals(folder, socket.gethostname()):
+        r = deliver(path, block=wait)
+        if r is not None:
+            done.append(r)
+    return done
+
+
+def _sender_lock(folder: Path):
+    return open(folder / f"sender-{socket.gethostname()}.lock", "a")
+
+
+def ensure_sender(folder: Path) -> None:
+    """Start this host's sender unless one is running (it holds the lock)."""
+    with _sender_lock(folder) as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        fcntl.flock(f, fcntl.LOCK_UN)
+    log = open(folder / f"sender-{socket.gethostname()}.log", "a")
+    pkg_parent = str(Path(__file__).resolve().parents[1])  # the sender runs this very code
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_parent, os.environ.get("PYTHONPATH")]))}
+    with log:
+        subprocess.Popen([sys.executable, "-m", "sslpipe.tracking", "serve", str(folder)], cwd=repo_root(), env=env,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+
+
+def serve(folder: Path, idle: float | None = None, poll: float = 0.2) -> None:
+    """This host's sender: deliver the deferred journals in ``folder`` as they grow; exit after
+    ``idle`` seconds (``SSLPIPE_SENDER_IDLE``, default 30) with nothing sent.  A second sender exits at once."""
+    idle = float(os.environ.get(SENDER_IDLE_ENV) or SENDER_IDLE) if idle is None else idle
+    folder = Path(folder)
+    lockf = _sender_lock(folder)
+    try:
+        fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    sizes: dict[Path, int] = {}
+    last = time.monotonic()
+    while folder.is_dir():
+        for path in _deferred_journals(folder, socket.gethostname()):
+            try:
+                size = path.stat().st_size
+                start = Journal(path).start()
+                alive = start is not None and _pid_alive(int(start.get("pid") or 0) or -1)
+                if sizes.get(path) == size and alive:
+                    continue  # nothing new from a stage still running
+                r = deliver(path, block=False)
+            except FileNotFoundError:
+                continue
+            except Exception as e:  # noqa: BLE001 - keep serving the others; the journal stays for the next try
+                print(f"{time.strftime('%H:%M:%S')} {path.name}: {type(e).__name__}: {e}", flush=True)
+                continue
+            sizes[path] = size
+            if r is not None and (r["sent"] or r["status"]):
+                last = time.monotonic()
+        if time.monotonic() - last > idle:
+            fcntl.flock(lockf, fcntl.LOCK_UN)
+            # a stage that ended just now saw this sender's lock and started none: look once more
+            if not any(_ended(p) for p in _deferred_journals(folder, socket.gethostname())):
+                break
+            try:
+                fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                break  # another sender took over
+            last = time.monotonic()
+        time.sleep(poll)
+    lockf.close()
+
+
+def _ended(path: Path) -> bool:
+    """Whether a journal's run has ended or its process is gone (it awaits a sender)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 4096))
+            tail = f.read().splitlines()
+        start = Journal(path).start()
+    except FileNotFoundError:
+        return False
+    if start is None:
+        return False
+    return (bool(tail) and b'"kind": "end"' in tail[-1]) or not _pid_alive(int(start.get("pid") or 0) or -1)
+
+
 def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
     """Send every journal of a finished or dead process to its store: (run id, name, calls sent, status).
 
     The run is closed with the status its process recorded, or KILLED if the process died
-    first; journals of processes still running on this host are left for them.
+    first (a process on another host counts as dead: its node was lost); journals of processes
+    still running on this host are left for them (deferred ones: what they logged so far is sent).
     """
     import mlflow
 
@@ -767,6 +1188,12 @@ def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
     done = []
     for path in sorted(folder.glob("*.jsonl")):
         j = Journal(path)
+        start = j.start()
+        if start is not None and "deferred" in start:
+            r = deliver(path, dead_elsewhere=True)
+            if r is not None and r["status"] is not None:
+                done.append((r["run_id"], r["name"], r["sent"], r["status"]))
+            continue
         start, pending = j.records()
         if start is None:
             continue
@@ -855,3 +1282,14 @@ def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
             latest[i.run_name] = (i, tags["stage"])
     return [{"name": n, "stage": stage, "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000}
             for n, (i, stage) in sorted(latest.items())]
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m sslpipe.tracking serve <journal folder>``: this host's sender (see :func:`serve`)."""
+    if len(argv) != 2 or argv[0] != "serve":
+        raise SystemExit("usage: python -m sslpipe.tracking serve <journal folder>")
+    serve(Path(argv[1]))
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

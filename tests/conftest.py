@@ -15,6 +15,11 @@ from sslpipe.core.schema import check, positive
 from sslpipe.data.sources import SPLITS, SOURCES, DataSource, SourceInfo, SourceParams, Split
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+# Stages send their own tracking journal as they end (sslpipe.tracking: "sync"), so a test reads the
+# store right after a stage without waiting for a sender; tests of the deferred sender and of live
+# sending set their mode themselves.  A sender a test starts exits 3 s after its last journal.
+os.environ.setdefault("SSLPIPE_TRACKING", "sync")
+os.environ.setdefault("SSLPIPE_SENDER_IDLE", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -64,8 +64,13 @@ def study(tmp_path_factory):
     mp.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
     mp.delenv("DVC_EXP_NAME", raising=False)
     mlflow.set_tracking_uri(uri)
+    # the default delivery: the stages only journal, a sender process sends while they run, and the
+    # report waits until every run has reached the store (the tests after it rerun stages in sync mode)
+    mp.setenv("SSLPIPE_TRACKING", "deferred")
     try:
         cfg = run_smoke_study(dest)
+        assert not list((dest / ".cache" / "tracking").glob("*.jsonl")), "the report left runs unsent"
+        mp.setenv("SSLPIPE_TRACKING", "sync")
         yield dest, cfg, mlflow.MlflowClient(uri), mp
     finally:
         torch.set_num_threads(threads)

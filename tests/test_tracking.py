@@ -80,6 +80,19 @@ def store(shared_store, tmp_path, monkeypatch):
     return shared_store
 
 
+@pytest.fixture
+def live(store, monkeypatch):
+    """Live sending (every call from the stage process at once), whose failure modes these tests check."""
+    monkeypatch.setenv("SSLPIPE_TRACKING", "live")
+    return store
+
+
+@pytest.fixture
+def deferred(store, monkeypatch):
+    monkeypatch.setenv("SSLPIPE_TRACKING", "deferred")
+    return store
+
+
 #: A stage process: logs `steps` loss values (fewer than the 900 a batch flushes), says it is
 #: ready, then waits to be killed.
 STAGE = """
@@ -88,7 +101,7 @@ from sslpipe.tracking import StageRun
 with StageRun("t", "pretrain", "toy", sys.argv[2], {"train": {"lr": 0.1}}) as run:
     for s in range(int(sys.argv[1])):
         run.log_metrics({"loss": 1.0 / (s + 1)}, step=s)
-    pathlib.Path("ready").write_text(run.run_id)
+    pathlib.Path("ready").write_text(run.run_id or run._journal.path.stem)  # deferred: the journal's id
     time.sleep(60)
 """
 
@@ -106,13 +119,13 @@ def _start_stage(cwd, method, steps=50):
     return p, ready.read_text()
 
 
-def test_a_killed_run_is_closed_as_killed_by_the_next_execution(store, tmp_path):
+def test_a_killed_run_is_closed_as_killed_by_the_next_execution(live, tmp_path):
     import mlflow
 
     p, old = _start_stage(tmp_path, "killed")
     p.kill()  # kill -9: no handler runs, the 50 buffered values never reached the store
     p.wait()
-    client = mlflow.MlflowClient(store)
+    client = mlflow.MlflowClient(live)
     assert client.get_run(old).info.status == "RUNNING"
     assert (journal_dir() / f"{old}.jsonl").exists()
     with StageRun("t", "pretrain", "toy", "killed", {"train": {"lr": 0.1}}) as run:
@@ -125,26 +138,26 @@ def test_a_killed_run_is_closed_as_killed_by_the_next_execution(store, tmp_path)
     assert not list(journal_dir().glob("*.jsonl"))
 
 
-def test_a_live_run_of_the_same_stage_is_left_alone(store, tmp_path):
+def test_a_live_run_of_the_same_stage_is_left_alone(live, tmp_path):
     import mlflow
 
     p, other = _start_stage(tmp_path, "live", steps=1)
     try:
         with StageRun("t", "pretrain", "toy", "live", {"train": {"lr": 0.1}}):
             pass
-        assert mlflow.MlflowClient(store).get_run(other).info.status == "RUNNING"
+        assert mlflow.MlflowClient(live).get_run(other).info.status == "RUNNING"
     finally:
         p.kill()
         p.wait()
 
 
-def test_sigterm_flushes_and_closes_the_run_as_killed(store, tmp_path):
+def test_sigterm_flushes_and_closes_the_run_as_killed(live, tmp_path):
     import mlflow
 
     p, run_id = _start_stage(tmp_path, "sigterm")
     p.send_signal(signal.SIGTERM)
     p.wait(30)
-    client = mlflow.MlflowClient(store)
+    client = mlflow.MlflowClient(live)
     assert client.get_run(run_id).info.status == "KILLED"
     assert len(client.get_metric_history(run_id, "loss")) == 50
     assert not list(journal_dir().glob("*.jsonl"))
@@ -196,6 +209,148 @@ def test_a_copied_project_writes_artifacts_inside_the_copy(shared_store, tmp_pat
     assert len(runs) >= 2 and all(r.info.artifact_uri.startswith(str(b / "mlruns") + "/") for r in runs)
 
 
+# --- deferred sending: the stage only journals, this host's sender sends ----------------------
+DEFERRED_STAGE = """
+import os, pathlib
+import numpy as np, torch
+from sslpipe.tracking import Parent, StageRun
+tags = {"method": "simclr", "run": "toy-deferred", "seed": "0", "variant": "-"}
+pathlib.Path("out.txt").write_text("v1")
+with StageRun("t", "pretrain", "toy", "deferred", {"train": {"lr": 0.1}}, tags, Parent("toy/deferred", tags, {"m": 1})) as run:
+    for s in range(50):
+        run.log_metrics({"loss": 1.0 / (s + 1)}, step=s)
+    run.log_metrics({"linear/shape": 0.5}, encoder=True)
+    torch.manual_seed(0)
+    run.log_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)), np.ones((3, 1, 2, 2), np.float32))
+    run.log_artifact("out.txt")
+    run.start_system_metrics()
+# the next execution replaces its outputs (atomically, as the stages do): the logged version stays v1
+pathlib.Path("new.txt").write_text("v2")
+os.replace("new.txt", "out.txt")
+pathlib.Path("done").write_text("")
+"""
+
+
+def _wait(cond, what, timeout=60.0):
+    t0 = time.time()
+    while not cond():
+        assert time.time() - t0 < timeout, what
+        time.sleep(0.2)
+
+
+def test_a_deferred_stage_journals_without_mlflow_and_its_sender_delivers_everything(deferred, tmp_path, monkeypatch):
+    import fcntl
+
+    import mlflow
+    import numpy as np
+    import torch
+
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SSLPIPE_SENDER_IDLE="2")
+    subprocess.run([sys.executable, "-c", DEFERRED_STAGE], cwd=tmp_path, env=env, check=True)
+    client = mlflow.MlflowClient(deferred)
+    exp = client.get_experiment_by_name("t").experiment_id
+
+    def delivered():
+        runs = client.search_runs([exp], "attributes.run_name = 'pretrain/toy/deferred' and attributes.status = 'FINISHED'")
+        return runs and not list(journal_dir().glob("*.jsonl"))
+
+    _wait(delivered, "the sender did not deliver the run")
+    (run,) = [r for r in client.search_runs([exp], "attributes.run_name = 'pretrain/toy/deferred'")
+              if r.data.tags.get("sslpipe.project") == str(tmp_path)]
+    row = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert run.data.params["train.lr"] == "0.1" and row.data.params["m"] == "1" and row.info.run_name == "toy/deferred"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "loss")] == [1.0 / (s + 1) for s in range(50)]
+    assert row.data.metrics["linear/shape"] == 0.5 and row.info.status == "FINISHED"
+    assert any(k.startswith("system/cpu_utilization_percentage") for k in run.data.metrics)
+    assert run.info.start_time <= run.info.end_time <= (tmp_path / "done").stat().st_mtime * 1000 + 1  # the stage's own times
+    mlflow.set_tracking_uri(deferred)
+    got = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="out.txt", dst_path=str(tmp_path / "dl")))
+    assert got.read_text() == "v1"
+    loaded = mlflow.pytorch.load_model(f"runs:/{row.info.run_id}/encoder")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = torch.ones(3, 1, 2, 2)
+    assert torch.equal(loaded(x), net(x))
+    assert [m.model_id for m in client.get_run(run.info.run_id).outputs.model_outputs] == \
+        [m.model_id for m in row.outputs.model_outputs]
+    assert not [p for p in journal_dir().iterdir() if not p.name.startswith("sender-")]  # journals, locks, snapshots gone
+
+    def sender_gone():  # it exits once idle, releasing this host's lock
+        with open(journal_dir() / f"sender-{socket.gethostname()}.lock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
+    _wait(sender_gone, "the sender did not exit when idle", timeout=30)
+
+
+def test_the_deferred_stage_imports_no_mlflow(deferred, tmp_path):
+    code = ("import sys\nfrom sslpipe.tracking import StageRun\n"
+            "with StageRun('t', 'embed', 'toy', 'x', {'a': 1}) as run:\n    run.log_metrics({'m': 1.0})\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'pandas', 'sqlalchemy')))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SSLPIPE_SENDER_IDLE="1")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_killed_deferred_stage_reaches_the_store_as_killed(deferred, tmp_path):
+    import mlflow
+
+    p, jid = _start_stage(tmp_path, "killed-deferred")
+    p.kill()
+    p.wait()
+    assert (journal_dir() / f"{jid}.jsonl").exists()  # nothing sent yet: the stage never reached its end
+    (done,) = sync_pending(tmp_path)
+    client = mlflow.MlflowClient(deferred)
+    run = client.get_run(done[0])
+    assert done[3] == "KILLED" and run.info.status == "KILLED" and run.data.tags["sslpipe.journal"] == jid
+    assert [m.value for m in client.get_metric_history(done[0], "loss")] == [1.0 / (s + 1) for s in range(50)]
+    assert not list(journal_dir().glob("*.jsonl"))
+
+
+def test_sigterm_closes_a_deferred_run_as_killed(deferred, tmp_path):
+    import mlflow
+
+    p, jid = _start_stage(tmp_path, "sigterm-deferred")
+    p.send_signal(signal.SIGTERM)
+    p.wait(30)
+    _wait(lambda: not (journal_dir() / f"{jid}.jsonl").exists(), "the sender did not deliver the killed run")
+    client = mlflow.MlflowClient(deferred)
+    (run,) = client.search_runs([client.get_experiment_by_name("t").experiment_id], f"tags.`sslpipe.journal` = '{jid}'")
+    assert run.info.status == "KILLED" and len(client.get_metric_history(run.info.run_id, "loss")) == 50
+
+
+def test_one_sender_at_a_time_per_journal_and_nothing_sent_twice(deferred, monkeypatch):
+    import fcntl
+
+    import mlflow
+
+    from sslpipe import tracking
+
+    monkeypatch.setattr(tracking, "ensure_sender", lambda folder: None)  # this test is the only sender
+    with StageRun("t", "embed", "toy", "once", {"a": 1}) as run:
+        run.log_metrics({"m": 1.0}, step=0)
+    (path,) = journal_dir().glob("*.jsonl")
+    with open(path.with_suffix(".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert tracking.deliver(path, block=False) is None
+    r = tracking.deliver(path)
+    assert r["status"] == "FINISHED" and r["sent"] == 3  # params, metrics, end
+    assert tracking.deliver(path) is None and not path.exists()
+    assert len(mlflow.MlflowClient(deferred).get_metric_history(r["run_id"], "m")) == 1
+
+
+def test_an_unknown_tracking_mode_is_refused_with_the_choices(monkeypatch):
+    from sslpipe.core.errors import SslpipeError
+
+    monkeypatch.setenv("SSLPIPE_TRACKING", "later")
+    with pytest.raises(SslpipeError, match="deferred, sync, live"):
+        StageRun("t", "embed")
+
+
 # --- the encoder's row ----------------------------------------------------------------------
 from sslpipe.tracking import Parent, sync_pending
 
@@ -236,11 +391,11 @@ def test_stage_runs_nest_under_one_encoder_row_until_its_parameters_change(store
     assert len(rows) == 3
 
 
-def test_a_killed_stage_leaves_its_rows_records_for_sync(store, tmp_path, monkeypatch):
+def test_a_killed_stage_leaves_its_rows_records_for_sync(live, tmp_path, monkeypatch):
     import mlflow
 
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    client = mlflow.MlflowClient(store)
+    client = mlflow.MlflowClient(live)
     run = StageRun("t", "evaluate", "toy", "sync", {}, {**TAGS, "run": "toy-sync"}, Parent("toy/sync", {**TAGS, "run": "toy-sync"}))
     run.__enter__()
     run._go_offline(RuntimeError("server gone"))  # as if the store had stopped answering
@@ -253,14 +408,14 @@ def test_a_killed_stage_leaves_its_rows_records_for_sync(store, tmp_path, monkey
     assert row.data.metrics["mig"] == 0.25 and row.info.status == "FINISHED"
 
 
-def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, tmp_path, monkeypatch):
+def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(live, tmp_path, monkeypatch):
     import mlflow
     import mlflow.pytorch
     import numpy as np
     import torch
 
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    client = mlflow.MlflowClient(store)
+    client = mlflow.MlflowClient(live)
     tags = {**TAGS, "run": "toy-model"}
     run = StageRun("t", "pretrain", "toy", "model", {}, tags, Parent("toy/model", tags, {"m": 1}))
     run.__enter__()
@@ -272,7 +427,7 @@ def test_a_model_logged_while_the_store_is_down_reaches_the_row_on_sync(store, t
     run.__exit__(None, None, None)
     assert not client.get_run(run.parent_id).outputs.model_outputs
     sync_pending(tmp_path)
-    mlflow.set_tracking_uri(store)  # an earlier test's fixture set another one for the process
+    mlflow.set_tracking_uri(live)  # an earlier test's fixture set another one for the process
     loaded = mlflow.pytorch.load_model(f"runs:/{run.parent_id}/encoder")
     with torch.no_grad():
         assert torch.equal(loaded(torch.from_numpy(x)), net(torch.from_numpy(x)))

@@ -86,7 +86,8 @@ def test_a_server_gone_mid_stage_loses_nothing(server, tmp_path, monkeypatch):
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_HTTP_REQUEST_MAX_RETRIES="1")
+    # live sending: the stage itself meets the server gone, mid-stage
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_HTTP_REQUEST_MAX_RETRIES="1", SSLPIPE_TRACKING="live")
     p = subprocess.Popen([sys.executable, "-c", STAGE], cwd=work, env=env, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while not (work / "half").exists():
@@ -121,6 +122,32 @@ def test_a_server_gone_mid_stage_loses_nothing(server, tmp_path, monkeypatch):
     assert run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(run_id, "loss")] == [float(s) for s in range(60)]
     assert [f.path for f in client.list_artifacts(run_id, "model")] == ["model/model.txt"]
+    assert not list(journal_dir().glob("*.jsonl"))
+
+
+def test_a_server_gone_when_a_journaled_stage_ends_keeps_everything_for_sync(server, tmp_path, monkeypatch, capsys):
+    import mlflow
+
+    from sslpipe.tracking import StageRun, sync_pending
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("SSLPIPE_TRACKING", "sync")  # the stage sends its journal as it ends
+    with StageRun("t", "pretrain", "toy", "gone", {"a": 1}) as run:
+        for s in range(60):
+            run.log_metrics({"loss": float(s)}, step=s)
+        server.stop()
+    err = capsys.readouterr().err
+    assert "did not take the run of pretrain/toy/gone" in err and "sslpipe sync-tracking" in err and server.uri in err
+    assert len(list(journal_dir().glob("*.jsonl"))) == 1
+    server.start()
+    (done,) = sync_pending(work)
+    client = mlflow.MlflowClient(server.uri)
+    assert done[3] == "FINISHED" and client.get_run(done[0]).info.status == "FINISHED"
+    assert [m.value for m in client.get_metric_history(done[0], "loss")] == [float(s) for s in range(60)]
     assert not list(journal_dir().glob("*.jsonl"))
 
 

@@ -185,7 +185,9 @@ class StageContext:
 
                 parent = Parent(f"{self.dataset}/{self.name}", {**tags, "family": METHODS.get(ident["method"]).family},
                                 params if self.stage.trains else None)
-            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.name or "-", params, tags, parent)
+            # the study's last stage (not over datasets or runs: the report) leaves the store complete
+            self._tracked = StageRun(experiment, self.stage.name, self.dataset or "-", self.name or "-", params, tags, parent,
+                                     wait_for_all=self.stage.over is None)
             self.run = self._tracked.__enter__()
         except BaseException:
             self._lock.__exit__(None, None, None)
