@@ -181,16 +181,19 @@ def _median_wall(cmd: list[str], repeats: int, env: dict | None = None) -> tuple
     return statistics.median(walls), walls
 
 
-def stage_cost(dataset: str, run_name: str, repeats: int) -> dict:
+def stage_cost(dataset: str, run_name: str, repeats: int, mode: str | None = None) -> dict:
     """Whole-process wall time of ``sslpipe embed <dataset> <run>`` (median of ``repeats``) and
     its phases: start-up (interpreter, CLI), config (imports and params.yaml), open (run
-    check, tracked run), work, close; fixed cost = wall - work."""
+    check, tracked run), work, close; fixed cost = wall - work.  ``mode``: the tracking mode
+    (``SSLPIPE_TRACKING``; default: this environment's)."""
     from .core.io import read_json
     from .core.runtime import TIMES_ENV
+    from .tracking import MODE_ENV, tracking_mode
 
+    mode = mode or tracking_mode()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, **{TIMES_ENV: str(Path(tmp) / "times.json")})
+        env = dict(os.environ, **{TIMES_ENV: str(Path(tmp) / "times.json"), MODE_ENV: mode})
         for _ in range(repeats):
             _, (wall,) = _median_wall([sys.executable, "-m", "sslpipe", "embed", dataset, run_name], 1, env)
             phases = read_json(Path(tmp) / "times.json")
@@ -198,7 +201,7 @@ def stage_cost(dataset: str, run_name: str, repeats: int) -> dict:
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     med["fixed"] = statistics.median(r["wall"] - r["work"] for r in rows)
     med["tracking"] = statistics.median(r["open"] + r["close"] for r in rows)
-    return {"stage": f"embed {dataset} {run_name}", "repeats": repeats, "median": med, "runs": rows}
+    return {"stage": f"embed {dataset} {run_name}", "tracking": mode, "repeats": repeats, "median": med, "runs": rows}
 
 
 def stage_breakdown(experiment: str) -> dict:
@@ -224,6 +227,8 @@ def study(cfg: Config, repeats: int = 5, dataset: str | None = None, run_name: s
     return {
         "repeats": repeats,
         "stage": stage_cost(dataset, run_name, repeats),
+        # the same stage sending its run itself, as every stage did before the deferred sender
+        "stage_live": stage_cost(dataset, run_name, repeats, mode="live"),
         "dvc_status_s": status[0], "dvc_status_runs": status[1],
         "dvc_noop_repro_s": repro[0], "dvc_noop_repro_runs": repro[1],
         "stage_times": times,
@@ -231,10 +236,13 @@ def study(cfg: Config, repeats: int = 5, dataset: str | None = None, run_name: s
 
 
 def print_study(r: dict) -> None:
-    s, m = r["stage"], r["stage"]["median"]
-    print(f"stage fixed cost ({s['stage']}, median of {s['repeats']}): {m['fixed']:.2f} s of {m['wall']:.2f} s wall "
-          f"(start-up {m['startup']:.2f}, config {m['config']:.2f}, open {m['open']:.2f}, work {m['work']:.2f}, close {m['close']:.2f}; "
-          f"tracked run {m['tracking']:.2f})")
+    for s in (r["stage"], r.get("stage_live")):
+        if s is None:
+            continue
+        m = s["median"]
+        print(f"stage fixed cost ({s['stage']}, tracking {s.get('tracking', 'live')}, median of {s['repeats']}): {m['fixed']:.2f} s of "
+              f"{m['wall']:.2f} s wall (start-up {m['startup']:.2f}, config {m['config']:.2f}, open {m['open']:.2f}, work {m['work']:.2f}, "
+              f"close {m['close']:.2f}; tracked run {m['tracking']:.2f})")
     print(f"no-op dvc repro: {r['dvc_noop_repro_s']:.2f} s, dvc status: {r['dvc_status_s']:.2f} s (median of {r['repeats']})")
     times = r["stage_times"]
     if not times:

@@ -3,6 +3,7 @@ and the stage-time breakdown from MLflow, at a tiny size."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,3 +90,22 @@ def test_stage_phase_times_and_stage_breakdown(toy_project, monkeypatch):
     kinds = bench.stage_breakdown("toy-bench")
     assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "embed": 1}
     assert all(v["seconds"] >= v["median"] > 0 for v in kinds.values())
+
+
+def test_stage_cost_runs_the_stage_in_the_tracking_mode_asked_for(monkeypatch):
+    """The child process gets the mode (live: the stage sends its own run, as before the deferred sender);
+    its phases come from the child's times file (the toy dataset exists only in this process, so the child is faked)."""
+    from sslpipe import bench
+
+    seen = []
+
+    def fake_wall(cmd, repeats, env=None):
+        seen.append((cmd[-3:], env["SSLPIPE_TRACKING"]))
+        Path(env[TIMES_ENV]).write_text(json.dumps({"config": 0.5, "open": 0.25, "work": 1.0, "close": 0.25}))
+        return 2.5, [2.5]
+
+    monkeypatch.setattr(bench, "_median_wall", fake_wall)
+    cost = bench.stage_cost("toy", "random_init", 2, mode="live")
+    assert seen == [(["embed", "toy", "random_init"], "live")] * 2
+    assert cost["tracking"] == "live" and cost["median"]["fixed"] == 1.5 and cost["median"]["tracking"] == 0.5
+    assert cost["median"]["startup"] == pytest.approx(0.5)
