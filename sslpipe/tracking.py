@@ -1045,6 +1045,12 @@ def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dic
             write_json_atomic(state_path, state)
             close_stale(client, exp_id, name, tags, run_id)
         ids = {THIS_RUN: state["run_id"], ENCODER_ROW: state["parent_id"]}
+        # whether the process is gone, asked before reading: a process writes its end record before it
+        # exits, so one that was gone already has nothing more to write than what is read next
+        if start.get("host") != socket.gethostname():
+            gone = dead_elsewhere
+        else:
+            gone = not _pid_alive(int(start.get("pid") or 0) or -1)
         calls, offset = j.calls_from(state["offset"])
         calls = [c for c in calls if c["seq"] > state["sent"]]
         end = None
@@ -1062,7 +1068,7 @@ def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dic
         if end is not None:
             status = end["status"]
             client.set_terminated(state["run_id"], status, end_time=end.get("end_time"))
-        elif (dead_elsewhere if start.get("host") != socket.gethostname() else not _pid_alive(int(start.get("pid") or 0) or -1)):
+        elif gone:
             status = "KILLED"  # its process died without ending the run
             client.set_terminated(state["run_id"], status)
             if state["parent_id"] and client.get_run(state["parent_id"]).info.status == "RUNNING":

@@ -343,6 +343,37 @@ def test_one_sender_at_a_time_per_journal_and_nothing_sent_twice(deferred, monke
     assert len(mlflow.MlflowClient(deferred).get_metric_history(r["run_id"], "m")) == 1
 
 
+def test_a_stage_that_ends_while_the_sender_reads_its_journal_is_not_taken_for_killed(deferred, monkeypatch):
+    """Found in a smoke study: the sender read a journal without its end record, then saw the process
+    gone (it had written the record and exited in between) and closed a finished run as KILLED."""
+    import mlflow
+
+    from sslpipe import tracking
+
+    monkeypatch.setattr(tracking, "ensure_sender", lambda folder: None)
+    run = StageRun("t", "pretrain", "toy", "race", {"a": 1})
+    run.__enter__()
+    run.log_metrics({"m": 1.0}, step=0)
+    gone = []
+    read = tracking.Journal.calls_from
+
+    def stage_ends_during_the_read(self, offset):
+        out = read(self, offset)
+        if not gone:
+            run.__exit__(None, None, None)
+            gone.append(True)
+        return out
+
+    monkeypatch.setattr(tracking, "_pid_alive", lambda pid: not gone)
+    monkeypatch.setattr(tracking.Journal, "calls_from", stage_ends_during_the_read)
+    path = run._journal.path
+    first = tracking.deliver(path)
+    assert first["status"] is None and path.exists()  # alive when asked: the run stays open
+    second = tracking.deliver(path)
+    assert second["status"] == "FINISHED" and not path.exists()
+    assert mlflow.MlflowClient(deferred).get_run(second["run_id"]).info.status == "FINISHED"
+
+
 def test_an_unknown_tracking_mode_is_refused_with_the_choices(monkeypatch):
     from sslpipe.core.errors import SslpipeError
 
