@@ -204,6 +204,17 @@ def stage_cost(dataset: str, run_name: str, repeats: int, mode: str | None = Non
     return {"stage": f"embed {dataset} {run_name}", "tracking": mode, "repeats": repeats, "median": med, "runs": rows}
 
 
+def _dvc() -> str:
+    """DVC of this Python's environment (``.venv/bin/sslpipe`` runs without the venv on PATH), else the one on PATH."""
+    import shutil
+
+    here = Path(sys.executable).parent / "dvc"
+    found = str(here) if here.exists() else shutil.which("dvc")
+    if found is None:
+        raise SslpipeError("dvc is not installed in this environment. Fix: `make install` (or `pip install -e .`), then run this again.")
+    return found
+
+
 def stage_breakdown(experiment: str) -> dict:
     """Seconds per stage kind in the latest finished run of every stage (MLflow's run times)."""
     from .tracking import stage_times
@@ -222,8 +233,9 @@ def study(cfg: Config, repeats: int = 5, dataset: str | None = None, run_name: s
     if dataset is None or run_name is None:
         dataset, run_name = baseline[0].dataset, baseline[0].name
     times = stage_breakdown(cfg.study.name)  # before the timed stage executions below add runs of their own
-    status = _median_wall(["dvc", "status", "-q"], repeats)
-    repro = _median_wall(["dvc", "repro", "-q"], repeats)
+    dvc = _dvc()
+    status = _median_wall([dvc, "status", "-q"], repeats)
+    repro = _median_wall([dvc, "repro", "-q"], repeats)
     return {
         "repeats": repeats,
         "stage": stage_cost(dataset, run_name, repeats),

@@ -109,3 +109,13 @@ def test_stage_cost_runs_the_stage_in_the_tracking_mode_asked_for(monkeypatch):
     assert seen == [(["embed", "toy", "random_init"], "live")] * 2
     assert cost["tracking"] == "live" and cost["median"]["fixed"] == 1.5 and cost["median"]["tracking"] == 0.5
     assert cost["median"]["startup"] == pytest.approx(0.5)
+
+
+def test_the_study_bench_runs_the_environments_dvc_without_it_on_path(monkeypatch):
+    """`.venv/bin/sslpipe bench --study` (make bench-study) runs without the venv on PATH."""
+    import sys
+
+    from sslpipe import bench
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert bench._dvc() == str(Path(sys.executable).parent / "dvc")
