@@ -1124,9 +1124,11 @@ def ensure_sender(folder: Path) -> None:
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
 
 
-def serve(folder: Path, idle: float | None = None, poll: float = 0.2) -> None:
+def serve(folder: Path, idle: float | None = None, poll: float = 0.2, retry: float = 10.0) -> None:
     """This host's sender: deliver the deferred journals in ``folder`` as they grow; exit after
-    ``idle`` seconds (``SSLPIPE_SENDER_IDLE``, default 30) with nothing sent.  A second sender exits at once."""
+    ``idle`` seconds (``SSLPIPE_SENDER_IDLE``, default 30) with nothing sent.  A journal that fails
+    (the store down) is tried again after ``retry`` seconds, and does not keep the sender alive: it
+    stays for the next sender or ``sslpipe sync-tracking``.  A second sender exits at once."""
     idle = float(os.environ.get(SENDER_IDLE_ENV) or SENDER_IDLE) if idle is None else idle
     folder = Path(folder)
     lockf = _sender_lock(folder)
@@ -1134,12 +1136,16 @@ def serve(folder: Path, idle: float | None = None, poll: float = 0.2) -> None:
         fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return
-    sizes: dict[Path, int] = {}
+    sizes: dict[Path, int] = {}  # journal -> its size when last sent (or tried)
+    retry_at: dict[Path, float] = {}
     last = time.monotonic()
     while folder.is_dir():
+        now = time.monotonic()
         for path in _deferred_journals(folder, socket.gethostname()):
             try:
                 size = path.stat().st_size
+                if now < retry_at.get(path, 0.0):
+                    continue
                 start = Journal(path).start()
                 alive = start is not None and _pid_alive(int(start.get("pid") or 0) or -1)
                 if sizes.get(path) == size and alive:
@@ -1149,14 +1155,16 @@ def serve(folder: Path, idle: float | None = None, poll: float = 0.2) -> None:
                 continue
             except Exception as e:  # noqa: BLE001 - keep serving the others; the journal stays for the next try
                 print(f"{time.strftime('%H:%M:%S')} {path.name}: {type(e).__name__}: {e}", flush=True)
+                sizes[path], retry_at[path] = size, now + retry
                 continue
             sizes[path] = size
             if r is not None and (r["sent"] or r["status"]):
-                last = time.monotonic()
+                last = now
         if time.monotonic() - last > idle:
             fcntl.flock(lockf, fcntl.LOCK_UN)
             # a stage that ended just now saw this sender's lock and started none: look once more
-            if not any(_ended(p) for p in _deferred_journals(folder, socket.gethostname())):
+            fresh = [p for p in _deferred_journals(folder, socket.gethostname()) if _ended(p) and sizes.get(p) != _size(p)]
+            if not fresh:
                 break
             try:
                 fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1165,6 +1173,13 @@ def serve(folder: Path, idle: float | None = None, poll: float = 0.2) -> None:
             last = time.monotonic()
         time.sleep(poll)
     lockf.close()
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
 
 
 def _ended(path: Path) -> bool:

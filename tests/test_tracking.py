@@ -45,6 +45,7 @@ def test_a_study_run_is_tagged_with_its_seed_variant_and_key(mlflow_store):
 
 
 # --- killed runs, unreachable stores, moved projects ----------------------------------------
+import json
 import os
 import shutil
 import signal
@@ -372,6 +373,25 @@ def test_a_stage_that_ends_while_the_sender_reads_its_journal_is_not_taken_for_k
     second = tracking.deliver(path)
     assert second["status"] == "FINISHED" and not path.exists()
     assert mlflow.MlflowClient(deferred).get_run(second["run_id"]).info.status == "FINISHED"
+
+
+def test_a_sender_whose_store_is_down_keeps_the_journal_and_still_exits_when_idle(deferred, monkeypatch):
+    import threading
+
+    from sslpipe import tracking
+
+    monkeypatch.setattr(tracking, "ensure_sender", lambda folder: None)
+    with StageRun("t", "embed", "toy", "down", {"a": 1}) as run:
+        run.log_metrics({"m": 1.0})
+    (path,) = journal_dir().glob("*.jsonl")
+    start = json.loads(path.read_text().splitlines()[0])
+    start["uri"] = f"http://127.0.0.1:{_free_port()}"  # a server that is not there
+    path.write_text("\n".join([json.dumps(start)] + path.read_text().splitlines()[1:]) + "\n")
+    sender = threading.Thread(target=tracking.serve, args=(journal_dir(),), kwargs={"idle": 1.0, "retry": 0.5}, daemon=True)
+    sender.start()
+    sender.join(20)
+    assert not sender.is_alive(), "the sender kept retrying a journal it cannot send instead of exiting"
+    assert path.exists()  # kept for the next sender or sslpipe sync-tracking
 
 
 def test_an_unknown_tracking_mode_is_refused_with_the_choices(monkeypatch):
