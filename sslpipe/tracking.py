@@ -1056,19 +1056,20 @@ def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dic
         end = None
         for batch in _batches(calls):
             rec = batch[0] if len(batch) == 1 else {**batch[0], "metrics": [m for b in batch for m in b["metrics"]]}
-            if rec["kind"] == "end":
+            if rec["kind"] == "end":  # counted as sent once the run is closed (below)
                 end = rec
-            else:
-                send(client, state["run_id"], _resolve(rec, ids))
+                break
+            send(client, state["run_id"], _resolve(rec, ids))
             state["sent"] = batch[-1]["seq"]
             write_json_atomic(state_path, state)
-        state["offset"] = offset
-        write_json_atomic(state_path, state)
         status = None
         if end is not None:
             status = end["status"]
             client.set_terminated(state["run_id"], status, end_time=end.get("end_time"))
-        elif gone:
+            state["sent"] = end["seq"]
+        state["offset"] = offset
+        write_json_atomic(state_path, state)
+        if end is None and gone:
             status = "KILLED"  # its process died without ending the run
             client.set_terminated(state["run_id"], status)
             if state["parent_id"] and client.get_run(state["parent_id"]).info.status == "RUNNING":

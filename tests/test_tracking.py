@@ -394,6 +394,26 @@ def test_a_sender_whose_store_is_down_keeps_the_journal_and_still_exits_when_idl
     assert path.exists()  # kept for the next sender or sslpipe sync-tracking
 
 
+def test_a_run_whose_closing_failed_is_closed_with_its_own_status_on_the_next_try(deferred, monkeypatch):
+    import mlflow
+
+    from sslpipe import tracking
+
+    monkeypatch.setattr(tracking, "ensure_sender", lambda folder: None)
+    with StageRun("t", "embed", "toy", "close-fails", {"a": 1}) as run:
+        run.log_metrics({"m": 1.0})
+    (path,) = journal_dir().glob("*.jsonl")
+    client = tracking._client_for(deferred)
+    real = client.set_terminated
+    monkeypatch.setattr(client, "set_terminated", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("store gone")))
+    with pytest.raises(RuntimeError, match="store gone"):
+        tracking.deliver(path)
+    monkeypatch.setattr(client, "set_terminated", real)
+    r = tracking.deliver(path)  # this process is alive: only the journal's end record can close the run
+    assert r["status"] == "FINISHED" and not path.exists()
+    assert mlflow.MlflowClient(deferred).get_run(r["run_id"]).info.status == "FINISHED"
+
+
 def test_an_unknown_tracking_mode_is_refused_with_the_choices(monkeypatch):
     from sslpipe.core.errors import SslpipeError
 
