@@ -1243,6 +1243,7 @@ def register_encoder(experiment: str, dataset: str, run_key: str) -> tuple[str, 
 
     uri = tracking_uri()
     check_reachable(uri)
+    deliver_all(journal_dir(), wait=True)  # a pretrain that just ended may not have reached the store yet
     client = mlflow.MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     filt = f"tags.`{ROLE}` = 'encoder' and tags.dataset = '{dataset}' and tags.run = '{run_key}'"
@@ -1291,6 +1292,7 @@ def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
     tracked run, not the process start-up before it)."""
     import mlflow
 
+    deliver_all(journal_dir(), wait=True)  # stages that just ended count too
     client = mlflow.MlflowClient(uri or tracking_uri())
     exp = client.get_experiment_by_name(experiment)
     if exp is None:

@@ -523,3 +523,21 @@ def test_model_logging_leaves_the_process_store_variable_alone(monkeypatch):
         with _fluent("sqlite:///model-store.db"):
             assert mlflow.get_tracking_uri() == "sqlite:///model-store.db"
         assert os.environ["MLFLOW_TRACKING_URI"] == "sqlite:///process.db" and utils._tracking_uri == earlier
+
+
+def test_registering_an_encoder_sends_the_pending_journals_first(deferred, monkeypatch):
+    """`sslpipe models register` right after a pretrain finds its model though no sender has run yet."""
+    import numpy as np
+    import torch
+
+    from sslpipe import tracking
+    from sslpipe.tracking import register_encoder
+
+    monkeypatch.setattr(tracking, "ensure_sender", lambda folder: None)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    tags = {**TAGS, "run": "toy-reg"}
+    with StageRun("t", "pretrain", "toy", "reg", {}, tags, Parent("toy/reg", tags, {"m": 1})) as run:
+        run.log_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)), np.ones((3, 1, 2, 2), np.float32))
+    assert list(journal_dir().glob("*.jsonl"))
+    name, version, row = register_encoder("t", "toy", "toy-reg")
+    assert name == "t-toy-reg" and row and not list(journal_dir().glob("*.jsonl"))
