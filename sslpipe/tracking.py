@@ -293,6 +293,29 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _proc_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, Linux's /proc), None where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether process ``pid`` is alive and is the one that started at ``started`` (when known): a
+    pid reused by a later process is not the stage that wrote the journal or opened the run."""
+    if not _pid_alive(pid):
+        return False
+    now = _proc_start(pid) if started is not None else None
+    return now is None or now == started
+
+
+def _stage_alive(start: dict) -> bool:
+    """Whether the process of a journal's start record is still running (on this host)."""
+    return _process_alive(int(start.get("pid") or 0) or -1, start.get("pid_start"))
+
+
 def journal_dir() -> Path:
     return repo_root() / ".cache" / "tracking"
 
@@ -343,6 +366,7 @@ class StageRun:
             "sslpipe.project": str(repo_root()),
             "sslpipe.host": socket.gethostname(),
             "sslpipe.pid": str(os.getpid()),
+            "sslpipe.pid_start": str(_proc_start(os.getpid()) or ""),
         }
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc_exp"] = os.environ["DVC_EXP_NAME"]
@@ -678,7 +702,9 @@ def close_stale(client, exp_id: str, name: str, tags: dict, run_id: str) -> None
         if r.info.run_id == run_id or t.get("mlflow.runName") != name \
                 or t.get("sslpipe.project", tags["sslpipe.project"]) != tags["sslpipe.project"] or t.get("dvc_exp") != tags.get("dvc_exp"):
             continue
-        if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() and _pid_alive(int(t["sslpipe.pid"])):
+        started = t.get("sslpipe.pid_start", "")
+        if t.get("sslpipe.host") == host and t.get("sslpipe.pid", "").isdigit() \
+                and _process_alive(int(t["sslpipe.pid"]), int(started) if started.isdigit() else None):
             continue
         jpath = journal_dir() / f"{t.get(JOURNAL_TAG, r.info.run_id)}.jsonl"
         status = None
@@ -870,7 +896,7 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         j._file = open(path, "a", opener=lambda p, flags: os.open(p, flags, 0o600))  # the URI may hold a password
         j.append({"kind": "start", "uri": uri, "run_id": run_id, "name": name, "host": socket.gethostname(), "pid": os.getpid(),
-                  **({"deferred": deferred} if deferred else {})})
+                  "pid_start": _proc_start(os.getpid()), **({"deferred": deferred} if deferred else {})})
         return j
 
     def append(self, rec: dict) -> int:
@@ -1050,7 +1076,7 @@ def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dic
         if start.get("host") != socket.gethostname():
             gone = dead_elsewhere
         else:
-            gone = not _pid_alive(int(start.get("pid") or 0) or -1)
+            gone = not _stage_alive(start)
         calls, offset = j.calls_from(state["offset"])
         calls = [c for c in calls if c["seq"] > state["sent"]]
         end = None
@@ -1148,7 +1174,7 @@ def serve(folder: Path, idle: float | None = None, poll: float = 0.2, retry: flo
                 if now < retry_at.get(path, 0.0):
                     continue
                 start = Journal(path).start()
-                alive = start is not None and _pid_alive(int(start.get("pid") or 0) or -1)
+                alive = start is not None and _stage_alive(start)
                 if sizes.get(path) == size and alive:
                     continue  # nothing new from a stage still running
                 r = deliver(path, block=False)
@@ -1194,7 +1220,7 @@ def _ended(path: Path) -> bool:
         return False
     if start is None:
         return False
-    return (bool(tail) and b'"kind": "end"' in tail[-1]) or not _pid_alive(int(start.get("pid") or 0) or -1)
+    return (bool(tail) and b'"kind": "end"' in tail[-1]) or not _stage_alive(start)
 
 
 def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
@@ -1220,7 +1246,7 @@ def sync_pending(root: Path | None = None) -> list[tuple[str, str, int, str]]:
         if start is None:
             continue
         ended = any(r["kind"] == "end" for r in pending)
-        if not ended and start.get("host") == socket.gethostname() and _pid_alive(int(start.get("pid", 0)) or -1):
+        if not ended and start.get("host") == socket.gethostname() and _stage_alive(start):
             continue
         check_reachable(start["uri"])
         _http_retry_defaults(start["uri"])

@@ -324,6 +324,31 @@ def test_sigterm_closes_a_deferred_run_as_killed(deferred, tmp_path):
     assert run.info.status == "KILLED" and len(client.get_metric_history(run.info.run_id, "loss")) == 50
 
 
+def test_a_dead_stage_whose_pid_was_reused_is_closed_as_killed(deferred, tmp_path):
+    """A pid alone cannot tell a running stage from a later process that got its pid: the journal
+    also records when its process started, and a process that started at another time is not it."""
+    import mlflow
+
+    from sslpipe import tracking
+
+    p, jid = _start_stage(tmp_path, "reused-pid")
+    try:
+        path = journal_dir() / f"{jid}.jsonl"
+        start = tracking.Journal(path).start()
+        assert start["pid_start"] == tracking._proc_start(p.pid) and tracking._stage_alive(start)
+        assert tracking.deliver(path)["status"] is None  # its process runs: the run stays open
+        # the stage died and a later process got its pid: same pid, another start time
+        lines = path.read_text().splitlines(keepends=True)
+        lines[0] = json.dumps({**start, "pid_start": start["pid_start"] - 1}) + "\n"
+        path.write_text("".join(lines))
+        r = tracking.deliver(path)
+        assert r["status"] == "KILLED" and not path.exists()
+        assert mlflow.MlflowClient(deferred).get_run(r["run_id"]).info.status == "KILLED"
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_one_sender_at_a_time_per_journal_and_nothing_sent_twice(deferred, monkeypatch):
     import fcntl
 
