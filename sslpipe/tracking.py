@@ -652,14 +652,15 @@ class _JournaledMonitor:
             self._publish()
 
 
-def encoder_row(client, exp_id: str, dataset: str, parent: "Parent", tags: dict) -> str:
+def encoder_row(client, exp_id: str, dataset: str, parent: "Parent", tags: dict, start_time: int | None = None) -> str:
     """The id of the encoder's row (the parent of its stage runs), found or created.
 
     The row of a (dataset, run key) in this project and ``dvc exp run`` experiment (none
     outside one): the newest such row, so that re-running a stage updates it.  A stage that
     logs the encoder's parameters (pretrain) starts a new row when the newest one holds other
     values (``params_hash``): MLflow parameters are immutable, and changed ones make another
-    encoder.
+    encoder.  A row created by a deferred run's sender starts when that stage started (``start_time``,
+    ms), not when it was sent.
     """
     p = parent
     want = params_hash(p.params) if p.params is not None else None
@@ -673,7 +674,7 @@ def encoder_row(client, exp_id: str, dataset: str, parent: "Parent", tags: dict)
                 "sslpipe.project": tags["sslpipe.project"], **({"dvc_exp": tags["dvc_exp"]} if tags.get("dvc_exp") else {}),
                 **({"params_hash": want} if want else {})}
     if r is None:
-        return client.create_run(exp_id, run_name=p.name, tags=row_tags).info.run_id
+        return client.create_run(exp_id, start_time=start_time, run_name=p.name, tags=row_tags).info.run_id
     for k, v in row_tags.items():
         if r.data.tags.get(k) != v:
             client.set_tag(r.info.run_id, k, v)
@@ -1064,7 +1065,7 @@ def deliver(path: Path, block: bool = True, dead_elsewhere: bool = False) -> dic
             tags = {**d["tags"], JOURNAL_TAG: start["run_id"]}
             parent_id = None
             if d["parent"]:
-                parent_id = encoder_row(client, exp_id, d["dataset"], Parent(**d["parent"]), tags)
+                parent_id = encoder_row(client, exp_id, d["dataset"], Parent(**d["parent"]), tags, start_time=d["start_time"])
                 tags[MLFLOW_PARENT] = parent_id
             run_id = client.create_run(exp_id, start_time=d["start_time"], tags=tags, run_name=name).info.run_id
             state = {"run_id": run_id, "parent_id": parent_id, "sent": -1, "offset": 0}

@@ -265,6 +265,7 @@ def test_a_deferred_stage_journals_without_mlflow_and_its_sender_delivers_everyt
     assert row.data.metrics["linear/shape"] == 0.5 and row.info.status == "FINISHED"
     assert any(k.startswith("system/cpu_utilization_percentage") for k in run.data.metrics)
     assert run.info.start_time <= run.info.end_time <= (tmp_path / "done").stat().st_mtime * 1000 + 1  # the stage's own times
+    assert row.info.start_time == run.info.start_time  # the row the sender created starts with its stage, not when sent
     mlflow.set_tracking_uri(deferred)
     got = Path(mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="out.txt", dst_path=str(tmp_path / "dl")))
     assert got.read_text() == "v1"
