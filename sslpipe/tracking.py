@@ -103,6 +103,7 @@ MODES = ("deferred", "sync", "live")
 #: Seconds a sender process waits for new journals before it exits.
 SENDER_IDLE_ENV = "SSLPIPE_SENDER_IDLE"
 SENDER_IDLE = 30.0
+SENDER_LOG_MAX = 1 << 20  # bytes: a sender starting on a longer log moves it to <log>.1 (the one before is dropped)
 #: The tag naming a deferred run's journal (``.cache/tracking/<id>.jsonl``).
 JOURNAL_TAG = "sslpipe.journal"
 #: A deferred model: the module as ``torch.save`` writes it, beside its input and output example.
@@ -1144,7 +1145,10 @@ def ensure_sender(folder: Path) -> None:
         except BlockingIOError:
             return
         fcntl.flock(f, fcntl.LOCK_UN)
-    log = open(folder / f"sender-{socket.gethostname()}.log", "a")
+    log_path = folder / f"sender-{socket.gethostname()}.log"
+    if (_size(log_path) or 0) > SENDER_LOG_MAX:
+        os.replace(log_path, log_path.with_name(log_path.name + ".1"))
+    log = open(log_path, "a")
     pkg_parent = str(Path(__file__).resolve().parents[1])  # the sender runs this very code
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [pkg_parent, os.environ.get("PYTHONPATH")]))}
     with log:

@@ -350,6 +350,23 @@ def test_a_dead_stage_whose_pid_was_reused_is_closed_as_killed(deferred, tmp_pat
         p.wait()
 
 
+def test_the_senders_log_is_moved_aside_when_a_sender_starts_on_a_long_one(deferred, monkeypatch):
+    from sslpipe import tracking
+
+    started = []
+    monkeypatch.setattr(tracking.subprocess, "Popen", lambda *a, **k: started.append(k["stdout"].name))
+    folder = journal_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"sender-{socket.gethostname()}.log"
+    log.write_text("x" * 100)
+    tracking.ensure_sender(folder)  # a short log is appended to
+    assert log.read_text() == "x" * 100 and not log.with_name(log.name + ".1").exists()
+    log.write_text("y" * (tracking.SENDER_LOG_MAX + 1))
+    tracking.ensure_sender(folder)
+    assert log.with_name(log.name + ".1").read_text().startswith("y") and log.stat().st_size == 0
+    assert started == [str(log), str(log)]
+
+
 def test_one_sender_at_a_time_per_journal_and_nothing_sent_twice(deferred, monkeypatch):
     import fcntl
 
