@@ -27,6 +27,8 @@ from .config import Config
 from .core import paths
 from .core.errors import DataError, SslpipeError
 
+METRICS_SHOWN = 8  # the slowest metrics printed under the evaluate stage kind
+
 
 def _rate(n_images: int, seconds: float) -> float:
     return n_images / max(seconds, 1e-9)
@@ -216,14 +218,20 @@ def _dvc() -> str:
 
 
 def stage_breakdown(experiment: str) -> dict:
-    """Seconds per stage kind in the latest finished run of every stage (MLflow's run times)."""
+    """Seconds per stage kind in the latest finished run of every stage (MLflow's run times); the
+    evaluate kind also sums each metric's seconds over its runs (``metrics``, slowest first)."""
     from .tracking import stage_times
 
     times = stage_times(experiment)
     kinds: dict[str, list[float]] = {}
+    per_metric: dict[str, dict[str, float]] = {}
     for t in times:
         kinds.setdefault(t["stage"], []).append(t["seconds"])
-    return {k: {"runs": len(v), "seconds": sum(v), "median": statistics.median(v)} for k, v in kinds.items()}
+        for name, s in t.get("metrics", {}).items():
+            per_metric.setdefault(t["stage"], {})[name] = per_metric.get(t["stage"], {}).get(name, 0.0) + s
+    return {k: {"runs": len(v), "seconds": sum(v), "median": statistics.median(v),
+                **({"metrics": dict(sorted(per_metric[k].items(), key=lambda kv: -kv[1]))} if k in per_metric else {})}
+            for k, v in kinds.items()}
 
 
 def study(cfg: Config, repeats: int = 5, dataset: str | None = None, run_name: str | None = None) -> dict:
@@ -264,3 +272,5 @@ def print_study(r: dict) -> None:
     print(f"stage times of the last run (inside the tracked runs; MLflow), {total:.0f} s in all:")
     for kind, t in sorted(times.items(), key=lambda kv: -kv[1]["seconds"]):
         print(f"  {kind:10s} {t['runs']:4d} runs {t['seconds']:8.1f} s ({100 * t['seconds'] / max(total, 1e-9):4.1f}%), median {t['median']:.2f} s")
+        for name, s in list(t.get("metrics", {}).items())[:METRICS_SHOWN]:
+            print(f"    {name:16s} {s:8.1f} s ({100 * s / max(t['seconds'], 1e-9):4.1f}% of {kind})")

@@ -103,6 +103,7 @@ MODES = ("deferred", "sync", "live")
 #: Seconds a sender process waits for new journals before it exits.
 SENDER_IDLE_ENV = "SSLPIPE_SENDER_IDLE"
 SENDER_IDLE = 30.0
+METRIC_SECONDS = "evaluate/seconds/"  # an evaluate run's seconds per metric: evaluate/seconds/<metric>
 SENDER_LOG_MAX = 1 << 20  # bytes: a sender starting on a longer log moves it to <log>.1 (the one before is dropped)
 #: The tag naming a deferred run's journal (``.cache/tracking/<id>.jsonl``).
 JOURNAL_TAG = "sslpipe.journal"
@@ -1320,7 +1321,8 @@ def inventory(uri: str, experiment: str) -> list[dict]:
 def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
     """The latest finished run of every stage execution name (``<stage>/<dataset>/<run>``) of an
     experiment with its wall time in seconds (MLflow's start and end times: the time inside the
-    tracked run, not the process start-up before it)."""
+    tracked run, not the process start-up before it), and for evaluate runs each metric's
+    seconds (``metrics``: the run's ``evaluate/seconds/<metric>``)."""
     import mlflow
 
     deliver_all(journal_dir(), wait=True)  # stages that just ended count too
@@ -1334,9 +1336,10 @@ def stage_times(experiment: str, uri: str | None = None) -> list[dict]:
         if "stage" not in tags or tags.get(ROLE) or i.end_time is None:  # encoder rows are not stage executions
             continue
         if i.run_name not in latest or latest[i.run_name][0].start_time < i.start_time:
-            latest[i.run_name] = (i, tags["stage"])
-    return [{"name": n, "stage": stage, "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000}
-            for n, (i, stage) in sorted(latest.items())]
+            latest[i.run_name] = (i, tags["stage"], r.data.metrics)
+    return [{"name": n, "stage": stage, "start": i.start_time / 1000, "seconds": (i.end_time - i.start_time) / 1000,
+             "metrics": {k[len(METRIC_SECONDS):]: v for k, v in m.items() if k.startswith(METRIC_SECONDS)}}
+            for n, (i, stage, m) in sorted(latest.items())]
 
 
 def _main(argv: list[str]) -> None:

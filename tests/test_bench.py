@@ -87,9 +87,15 @@ def test_stage_phase_times_and_stage_breakdown(toy_project, monkeypatch):
     phases = json.loads(times.read_text())
     assert list(phases) == ["config", "open", "work", "close"] and all(v >= 0 for v in phases.values())
     assert main(["embed", "toy", "random_init"]) == 0  # a second execution: only the latest counts
+    assert main(["evaluate", "toy", "random_init"]) == 0
     kinds = bench.stage_breakdown("toy-bench")
-    assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "embed": 1}
+    assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "embed": 1, "evaluate": 1}
     assert all(v["seconds"] >= v["median"] > 0 for v in kinds.values())
+    # the evaluate stage's time per metric, slowest first, every metric that ran, within the stage's time
+    per_metric = kinds["evaluate"]["metrics"]
+    assert {"linear", "dci", "mig"} <= set(per_metric) and list(per_metric.values()) == sorted(per_metric.values(), reverse=True)
+    assert 0 < sum(per_metric.values()) <= kinds["evaluate"]["seconds"]
+    assert all("metrics" not in v for k, v in kinds.items() if k != "evaluate")
 
 
 def test_stage_cost_runs_the_stage_in_the_tracking_mode_asked_for(monkeypatch):

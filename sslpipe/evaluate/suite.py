@@ -4,6 +4,8 @@ Definitions and keys: docs/evaluation.md (generated from the registry by ``sslpi
 """
 from __future__ import annotations
 
+import time
+
 from ..core.errors import ConfigError
 from .base import METRICS, EvalContext  # importing sslpipe.evaluate first registers every metric
 from .config import EvaluateConfig
@@ -21,11 +23,19 @@ def focus_target(emb: Embeddings, cfg: EvaluateConfig) -> str:
     return "shape" if "shape" in emb.target_names else emb.target_names[0]
 
 
-def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, **context) -> dict[str, float]:
-    """Every registered metric of the embeddings' modality that applies to this context, with its ``evaluate.metrics`` settings."""
+def evaluate_encoder(emb: Embeddings, cfg: EvaluateConfig, seed: int, timings: dict[str, float] | None = None,
+                     **context) -> dict[str, float]:
+    """Every registered metric of the embeddings' modality that applies to this context, with its ``evaluate.metrics`` settings.
+
+    ``timings``, if given, receives each metric's wall seconds by name (the evaluate stage logs them
+    to MLflow and ``sslpipe bench --study`` sums them over the study).
+    """
     ctx = EvalContext(emb, seed, focus_target(emb, cfg), n_boot=cfg.bootstrap, **context)
     out: dict[str, float] = {}
     for m in METRICS.in_order():
         if m.modality in ctx.reads and m.applies(ctx):
+            t0 = time.perf_counter()
             out.update(m(ctx, cfg.metrics.get(m.name)))
+            if timings is not None:
+                timings[m.name] = time.perf_counter() - t0
     return out

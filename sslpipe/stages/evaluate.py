@@ -55,6 +55,7 @@ def run(ctx: StageContext) -> None:
     from ..evaluate.embeddings import load_embeddings
     from ..evaluate.suite import evaluate_encoder
     from ..modalities import modality_of
+    from ..tracking import METRIC_SECONDS
 
     cfg, dataset, name = ctx.cfg, ctx.dataset, ctx.name
     seed = ctx.seed
@@ -66,11 +67,13 @@ def run(ctx: StageContext) -> None:
     method = ctx.model()
     run = ctx.run
     t0 = time.perf_counter()
-    metrics = evaluate_encoder(emb, cfg.evaluate, seed, n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir,
+    timings: dict[str, float] = {}
+    metrics = evaluate_encoder(emb, cfg.evaluate, seed, timings, n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir,
                                manifest=manifest, device=device, **modality.eval_inputs(method, emb, manifest, device))
     seconds = time.perf_counter() - t0
     run.log_metrics(metrics, encoder=True)
-    run.log_metrics({"evaluate/seconds": seconds})
+    # where the stage's time goes, per metric (MLflow only: metrics/*.json stays the same for the same params)
+    run.log_metrics({"evaluate/seconds": seconds, **{f"{METRIC_SECONDS}{k}": v for k, v in timings.items()}})
     out = paths.metrics_file(dataset, name)
     write_json(out, {"dataset": dataset, **ctx.identity(), "family": method.family, "metrics": metrics,
                      "training": training_summary(paths.train_log(dataset, name))})
