@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.schema import check
-from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, rasterize, resolution_check
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (10, 10, 4, 8, 15, 16, 16)
@@ -85,20 +85,16 @@ def render_mask(factors: np.ndarray) -> np.ndarray:
     """bool [N, 64, 64]: the object's pixels for factor indices [N, 7] (hues are ignored)."""
     factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(FACTOR_SIZES))
     out = np.zeros((len(factors), NATIVE, NATIVE), bool)
-    coords = np.arange(NATIVE, dtype=np.float32) + 0.5
     for shape, inside in enumerate(INSIDE):
         idx = np.flatnonzero(factors[:, 2] == shape)
         for start in range(0, len(idx), CHUNK):
             sel = idx[start:start + CHUNK]
             f = factors[sel]
-            scale = (SCALES[f[:, 3]] * HALF_SIZE).astype(np.float32)[:, None, None]
-            theta = ORIENTATIONS[f[:, 4]].astype(np.float32)[:, None, None]
-            cx = (MARGIN + POSITIONS[f[:, 5]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
-            cy = (MARGIN + POSITIONS[f[:, 6]] * (NATIVE - 2 * MARGIN)).astype(np.float32)[:, None, None]
-            dx = coords[None, None, :] - cx
-            dy = cy - coords[None, :, None]  # v points up (to smaller rows)
-            cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
-            out[sel] = inside(cos * dx + sin * dy, cos * dy - sin * dx)
+            scale = (SCALES[f[:, 3]] * HALF_SIZE).astype(np.float32)
+            theta = ORIENTATIONS[f[:, 4]].astype(np.float32)
+            cx = (MARGIN + POSITIONS[f[:, 5]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
+            cy = (MARGIN + POSITIONS[f[:, 6]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
+            out[sel] = rasterize(inside, scale, theta, cx, cy, NATIVE, MARGIN)
     return out
 
 
@@ -113,9 +109,11 @@ def render(factors: np.ndarray, resolution: int = NATIVE) -> np.ndarray:
         raise ValueError(f"resolution {resolution} must divide {NATIVE}")
     f = NATIVE // resolution
     out = np.empty((len(factors), 3, resolution, resolution), np.uint8)
+    coverage = np.arange(f * f + 1, dtype=np.float32) / np.float32(f * f)
     for start in range(0, len(factors), CHUNK):
         fc = factors[start:start + CHUNK]
-        cover = render_mask(fc).reshape(len(fc), 1, resolution, f, resolution, f).mean(axis=(3, 5), dtype=np.float32)
+        # the mask's mean over each f x f block (float32(k) / float32(f * f), as mean(dtype=float32) gives)
+        cover = coverage[render_mask(fc).reshape(len(fc), 1, resolution, f, resolution, f).sum(axis=(3, 5), dtype=np.int64)]
         bg, obj = BG_RGB[fc[:, 0]][:, :, None, None], OBJ_RGB[fc[:, 1]][:, :, None, None]
         out[start:start + CHUNK] = np.clip(np.rint(bg + cover * (obj - bg)), 0, 255)
     return out

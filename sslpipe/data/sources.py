@@ -11,6 +11,7 @@ disentanglement metrics (BetaVAE, FactorVAE) need.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -149,16 +150,65 @@ class DataSource:
 
 
 def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
-    """Area-average uint8 [N, C, S, S] images to ``resolution`` (S a multiple of it) or nearest-upsample."""
+    """Area-average uint8 [N, C, S, S] images to ``resolution`` (S a multiple of it) or nearest-upsample.
+
+    The mean of each f x f block, rounded half to even: float32(sum) / float32(f * f), then
+    ``rint``, which is what ``mean(dtype=float32)`` gives for integers (their sum is exact in
+    float32).  Block sums are taken in integers and mapped through a table of those values,
+    ten times faster than averaging in float32 (the sampling-based metrics render hundreds of
+    thousands of images; ``tests/data/test_sources.py`` checks it against the float mean).
+    """
     n, c, s, _ = images.shape
     if s == resolution:
         return images
     if s > resolution:
         f = s // resolution
-        x = images.reshape(n, c, resolution, f, resolution, f).astype(np.float32).mean(axis=(3, 5))
-        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        blocks = images.reshape(n * c * resolution, f, resolution, f)
+        sums = np.zeros((n * c * resolution, resolution), np.uint16 if f * f * 255 < 1 << 16 else np.uint32)
+        for i in range(f):  # f * f strided adds: an order of magnitude faster than a sum over two axes
+            for j in range(f):
+                sums += blocks[:, i, :, j]
+        return mean_table(f * f, 255)[sums].reshape(n, c, resolution, resolution)
     f = resolution // s
     return images.repeat(f, axis=2).repeat(f, axis=3)
+
+
+@functools.cache
+def mean_table(count: int, top: int) -> np.ndarray:
+    """uint8 [count * top + 1]: rint(float32(k) / float32(count)) for every block sum k, clipped to 0-255."""
+    k = np.arange(count * top + 1, dtype=np.float32)
+    return np.clip(np.rint(k / np.float32(count)), 0, 255).astype(np.uint8)
+
+
+def rasterize(inside, scale: np.ndarray, theta: np.ndarray, cx: np.ndarray, cy: np.ndarray, native: int,
+              radius: float) -> np.ndarray:
+    """bool [N, native, native]: the pixels of N rotated, scaled sprites (dsprites, colorshapes).
+
+    A pixel (centre ``(col + 0.5, row + 0.5)``) is set where ``inside(u, v)`` holds for its
+    sprite coordinates ``u = (cos t dx + sin t dy) / s``, ``v = (cos t dy - sin t dx) / s``
+    (``dx`` right, ``dy`` up from the centre ``(cx, cy)``).  ``radius`` bounds every sprite's
+    extent in pixels, so only a window of ``2 * ceil(radius) + 2`` pixels around each centre is
+    tested: the same float32 arithmetic pixel by pixel as testing the whole frame (bit-identical,
+    ``tests/data/test_sources.py``), on about a sixth of the pixels for dSprites.  Inputs are
+    float32 [N].
+    """
+    n = len(scale)
+    out = np.zeros((n, native, native), bool)
+    if n == 0:
+        return out
+    w = min(native, 2 * int(np.ceil(radius)) + 2)
+    col0 = np.clip(np.floor(cx - radius - 0.5), 0, native - w).astype(np.int64)
+    row0 = np.clip(np.floor(cy - radius - 0.5), 0, native - w).astype(np.int64)
+    step = np.arange(w)
+    cols, rows = col0[:, None] + step, row0[:, None] + step  # [N, w] pixel indices of each window
+    half = np.float32(0.5)
+    dx = (cols.astype(np.float32) + half)[:, None, :] - cx[:, None, None]
+    dy = cy[:, None, None] - (rows.astype(np.float32) + half)[:, :, None]  # positive v points to smaller rows (up)
+    theta, scale = theta[:, None, None], scale[:, None, None]
+    cos, sin = np.cos(theta) / scale, np.sin(theta) / scale
+    mask = inside(cos * dx + sin * dy, cos * dy - sin * dx)
+    out[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]] = mask
+    return out
 
 
 class FactorGridSource(DataSource):
