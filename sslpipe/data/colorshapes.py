@@ -17,12 +17,13 @@ factors, in this order:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..core.schema import check
-from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, rasterize, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, block_sums, rasterize, resolution_check
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (10, 10, 4, 8, 15, 16, 16)
@@ -109,14 +110,23 @@ def render(factors: np.ndarray, resolution: int = NATIVE) -> np.ndarray:
         raise ValueError(f"resolution {resolution} must divide {NATIVE}")
     f = NATIVE // resolution
     out = np.empty((len(factors), 3, resolution, resolution), np.uint8)
-    coverage = np.arange(f * f + 1, dtype=np.float32) / np.float32(f * f)
+    colours = blend_table(f * f)  # [bg hue, obj hue, channel, covered pixels of the block]
+    channel = np.arange(3)[None, :, None, None]
     for start in range(0, len(factors), CHUNK):
         fc = factors[start:start + CHUNK]
-        # the mask's mean over each f x f block (float32(k) / float32(f * f), as mean(dtype=float32) gives)
-        cover = coverage[render_mask(fc).reshape(len(fc), 1, resolution, f, resolution, f).sum(axis=(3, 5), dtype=np.int64)]
-        bg, obj = BG_RGB[fc[:, 0]][:, :, None, None], OBJ_RGB[fc[:, 1]][:, :, None, None]
-        out[start:start + CHUNK] = np.clip(np.rint(bg + cover * (obj - bg)), 0, 255)
+        covered = block_sums(render_mask(fc).view(np.uint8)[:, None], f)  # [n, 1, R, R]
+        out[start:start + CHUNK] = colours[fc[:, 0, None, None, None], fc[:, 1, None, None, None], channel, covered]
     return out
+
+
+@functools.cache
+def blend_table(count: int) -> np.ndarray:
+    """uint8 [10, 10, 3, count + 1]: rint(bg + c * (obj - bg)) in float32 for every hue pair and
+    coverage c = float32(k) / float32(count), k of the block's ``count`` pixels covered (the
+    renderer looks its pixels up here: the same float32 values as blending each pixel)."""
+    cover = np.arange(count + 1, dtype=np.float32) / np.float32(count)
+    bg, obj = BG_RGB[:, None, :, None], OBJ_RGB[None, :, :, None]
+    return np.clip(np.rint(bg + cover * (obj - bg)), 0, 255).astype(np.uint8)
 
 
 @dataclass

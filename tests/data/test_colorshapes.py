@@ -37,6 +37,19 @@ def test_render_shapes_dtypes_and_determinism():
     assert src.render(f[:4]).shape == (4, 3, 16, 16)
 
 
+@pytest.mark.parametrize("resolution", [32, 16])
+def test_render_is_the_per_pixel_blend_of_the_mask(resolution):
+    """Reference: each output pixel blends background and object colour by the mask's float32 mean over its block."""
+    rng = np.random.default_rng(resolution)
+    f = np.stack([rng.integers(0, s, 200) for s in FACTOR_SIZES], 1)
+    k = 64 // resolution
+    cover = render_mask(f).reshape(200, 1, resolution, k, resolution, k).astype(np.float32).mean(axis=(3, 5))
+    bg, obj = BG_RGB[f[:, 0]][:, :, None, None], OBJ_RGB[f[:, 1]][:, :, None, None]
+    expected = np.clip(np.rint(bg + cover * (obj - bg)), 0, 255).astype(np.uint8)
+    assert len(np.unique(cover)) == k * k + 1  # every coverage level occurs
+    assert np.array_equal(render(f, resolution), expected)
+
+
 def test_native_render_is_object_colour_on_background_colour():
     f = _f()
     img, mask = render(f[None])[0], render_mask(f[None])[0]
