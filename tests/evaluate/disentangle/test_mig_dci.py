@@ -31,6 +31,17 @@ def test_dci_does_not_depend_on_the_number_of_threads(codes):
     assert dci(z_train, ftr, z_test, fte, n_estimators=20, n_jobs=1) == dci(z_train, ftr, z_test, fte, n_estimators=20, n_jobs=2)
 
 
+def test_dci_with_threads_inside_each_classifier_is_the_same(codes, monkeypatch):
+    """From TREE_THREADS_FROM codes each classifier fits a stage's trees on threads: the same values."""
+    from sslpipe.evaluate.disentangle import dci as module
+
+    ftr, fte = codes["factors"]
+    z_train, z_test = codes["mixed"][0], codes["mixed"][1]
+    plain = dci(z_train, ftr, z_test, fte, n_estimators=10, n_jobs=2, n_boot=5)
+    monkeypatch.setattr(module, "TREE_THREADS_FROM", 1)
+    assert dci(z_train, ftr, z_test, fte, n_estimators=10, n_jobs=2, n_boot=5) == plain
+
+
 def reference_dci(x_train, f_train, x_test, f_test):
     """DCI as disentanglement_lib computes it: sklearn's GradientBoostingClassifier with its defaults
     (100 trees) per factor; scipy entropies with a 1e-11 floor; completeness weighted by factor importance."""
