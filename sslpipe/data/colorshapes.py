@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.schema import check
-from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, block_sums, rasterize, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, block_sums, resolution_check, sprite_masks
 
 FACTOR_NAMES = ("bg_hue", "obj_hue", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (10, 10, 4, 8, 15, 16, 16)
@@ -85,18 +85,7 @@ INSIDE = (_square, _ellipse, _triangle, _cross)  # inside-tests in shape coordin
 def render_mask(factors: np.ndarray) -> np.ndarray:
     """bool [N, 64, 64]: the object's pixels for factor indices [N, 7] (hues are ignored)."""
     factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(FACTOR_SIZES))
-    out = np.zeros((len(factors), NATIVE, NATIVE), bool)
-    for shape, inside in enumerate(INSIDE):
-        idx = np.flatnonzero(factors[:, 2] == shape)
-        for start in range(0, len(idx), CHUNK):
-            sel = idx[start:start + CHUNK]
-            f = factors[sel]
-            scale = (SCALES[f[:, 3]] * HALF_SIZE).astype(np.float32)
-            theta = ORIENTATIONS[f[:, 4]].astype(np.float32)
-            cx = (MARGIN + POSITIONS[f[:, 5]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
-            cy = (MARGIN + POSITIONS[f[:, 6]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
-            out[sel] = rasterize(inside, scale, theta, cx, cy, NATIVE, MARGIN)
-    return out
+    return sprite_masks(factors, 2, INSIDE, SCALES, ORIENTATIONS, POSITIONS, HALF_SIZE, MARGIN, NATIVE, CHUNK)
 
 
 def render(factors: np.ndarray, resolution: int = NATIVE) -> np.ndarray:

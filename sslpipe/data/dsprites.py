@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.schema import check
-from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, downsample, rasterize, resolution_check
+from .sources import SOURCES, FactorGridSource, SourceInfo, SourceParams, downsample, resolution_check, sprite_masks
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_SIZES = (3, 6, 40, 32, 32)
@@ -48,19 +48,8 @@ def render_native(factors: np.ndarray) -> np.ndarray:
     Higher ``pos_x`` moves the sprite right (larger column); higher ``pos_y`` moves it
     down (larger row index), as in the image arrays of the original dataset.
     """
-    factors = np.asarray(factors, dtype=np.int64)
-    out = np.zeros((len(factors), 1, NATIVE, NATIVE), np.uint8)
-    for shape, inside in enumerate(INSIDE):
-        idx = np.flatnonzero(factors[:, 0] == shape)
-        for start in range(0, len(idx), 2048):
-            sel = idx[start:start + 2048]
-            f = factors[sel]
-            scale = (SCALES[f[:, 1]] * HALF_SIZE).astype(np.float32)
-            theta = ORIENTATIONS[f[:, 2]].astype(np.float32)
-            cx = (MARGIN + POSITIONS[f[:, 3]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
-            cy = (MARGIN + POSITIONS[f[:, 4]] * (NATIVE - 2 * MARGIN)).astype(np.float32)
-            out[sel, 0] = rasterize(inside, scale, theta, cx, cy, NATIVE, MARGIN).view(np.uint8) * np.uint8(255)
-    return out
+    masks = sprite_masks(np.asarray(factors, dtype=np.int64), 0, INSIDE, SCALES, ORIENTATIONS, POSITIONS, HALF_SIZE, MARGIN, NATIVE)
+    return masks[:, None].view(np.uint8) * np.uint8(255)
 
 
 @dataclass

@@ -187,6 +187,27 @@ def mean_table(count: int, top: int) -> np.ndarray:
     return np.clip(np.rint(k / np.float32(count)), 0, 255).astype(np.uint8)
 
 
+def sprite_masks(factors: np.ndarray, first: int, inside: tuple, scales: np.ndarray, orientations: np.ndarray,
+                 positions: np.ndarray, half_size: float, margin: float, native: int, chunk: int = 2048) -> np.ndarray:
+    """bool [N, native, native]: the sprites of factor index rows [N, K] (dsprites, colorshapes).
+
+    Columns ``first`` .. ``first + 4`` hold shape, scale, orientation, x and y: shape ``s`` is drawn
+    with ``inside[s]``, at half-size ``scales[i] * half_size`` pixels, angle ``orientations[j]`` and
+    centre ``margin + positions[p] * (native - 2 * margin)``; ``margin`` bounds every sprite's radius.
+    """
+    out = np.zeros((len(factors), native, native), bool)
+    for shape, test in enumerate(inside):
+        idx = np.flatnonzero(factors[:, first] == shape)
+        for start in range(0, len(idx), chunk):
+            sel = idx[start:start + chunk]
+            f = factors[sel, first + 1:first + 5]
+            scale = (scales[f[:, 0]] * half_size).astype(np.float32)
+            theta = orientations[f[:, 1]].astype(np.float32)
+            cx, cy = ((margin + positions[f[:, c]] * (native - 2 * margin)).astype(np.float32) for c in (2, 3))
+            out[sel] = rasterize(test, scale, theta, cx, cy, native, margin)
+    return out
+
+
 def rasterize(inside, scale: np.ndarray, theta: np.ndarray, cx: np.ndarray, cy: np.ndarray, native: int,
               radius: float) -> np.ndarray:
     """bool [N, native, native]: the pixels of N rotated, scaled sprites (dsprites, colorshapes).
