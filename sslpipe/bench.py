@@ -228,7 +228,8 @@ def stage_breakdown(experiment: str) -> dict:
     for t in times:
         kinds.setdefault(t["stage"], []).append(t["seconds"])
         for name, s in t.get("metrics", {}).items():
-            per_metric.setdefault(t["stage"], {})[name] = per_metric.get(t["stage"], {}).get(name, 0.0) + s
+            sums = per_metric.setdefault(t["stage"], {})
+            sums[name] = sums.get(name, 0.0) + s
     return {k: {"runs": len(v), "seconds": sum(v), "median": statistics.median(v),
                 **({"metrics": dict(sorted(per_metric[k].items(), key=lambda kv: -kv[1]))} if k in per_metric else {})}
             for k, v in kinds.items()}

@@ -163,7 +163,7 @@ def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
         return images
     if s > resolution:
         f = s // resolution
-        return mean_table(f * f, 255)[block_sums(images, f)]
+        return mean_table(f * f)[block_sums(images, f)]
     f = resolution // s
     return images.repeat(f, axis=2).repeat(f, axis=3)
 
@@ -181,9 +181,9 @@ def block_sums(images: np.ndarray, f: int) -> np.ndarray:
 
 
 @functools.cache
-def mean_table(count: int, top: int) -> np.ndarray:
-    """uint8 [count * top + 1]: rint(float32(k) / float32(count)) for every block sum k, clipped to 0-255."""
-    k = np.arange(count * top + 1, dtype=np.float32)
+def mean_table(count: int) -> np.ndarray:
+    """uint8 [count * 255 + 1]: rint(float32(k) / float32(count)) for every sum k of ``count`` uint8 pixels."""
+    k = np.arange(count * 255 + 1, dtype=np.float32)
     return np.clip(np.rint(k / np.float32(count)), 0, 255).astype(np.uint8)
 
 
