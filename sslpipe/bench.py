@@ -3,7 +3,10 @@
 Data path (default): (a) reading shards, (b) each method's batched Kornia views against (b')
 the same views made one image at a time with PIL in DataLoader workers (the way image libraries
 usually do it) and their ratio, (c) a training step on synthetic in-memory tensors, (d) the same
-step fed from shards, and (d)/(c): how much the data pipeline costs the trainer (1.0 = free).
+step fed from shards through the trainer's own loop, and (d)/(c): how much the data pipeline
+costs the trainer (1.0 = free), with (e) the share of the loop's time spent waiting for batches
+(on CUDA the loop prefetches: goal under 5%).  On CUDA it also times each method's views at 32
+and 64 px.
 
 Study (``--study``): a stage's fixed cost (process start, imports, config, tracked run: the
 wall time of a stage with almost no work minus that work), a no-op ``dvc repro`` and ``dvc
@@ -30,8 +33,19 @@ from .core.errors import DataError, SslpipeError
 METRICS_SHOWN = 8  # the slowest metrics printed under the evaluate stage kind
 
 
+VIEW_RESOLUTIONS = (32, 64)  # the view sizes timed on CUDA
+
+
 def _rate(n_images: int, seconds: float) -> float:
     return n_images / max(seconds, 1e-9)
+
+
+def _sync(device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously: a timer must not stop before it)."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def read_rate(shard_dir, manifest) -> float:
@@ -61,10 +75,25 @@ def step_rate(method, cfg, batches, device, steps: int) -> float:
         return x.shape[0]
 
     step()  # warm-up
+    _sync(device)
     t0, n = time.perf_counter(), 0
     for _ in range(steps):
         n += step()
+    _sync(device)
     return _rate(n, time.perf_counter() - t0)
+
+
+def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = None) -> tuple[float, float]:
+    """Images per second of the trainer's own loop (``fit_gradient``: shard stream, prefetching on
+    CUDA, AMP where configured) over ``steps`` steps, and the share of its time spent waiting for batches."""
+    import dataclasses
+
+    from .train import fit_gradient
+
+    short = dataclasses.replace(cfg, steps=steps, log_every=steps, checkpoint_every=steps + 1)
+    result = fit_gradient(method, short, batches, device, prefetch=prefetch)
+    _sync(device)
+    return result.images_per_s, result.data_wait_seconds / max(result.seconds, 1e-9)
 
 
 def view_rate(method, x, repeats: int = 5) -> float | None:
@@ -74,10 +103,31 @@ def view_rate(method, x, repeats: int = 5) -> float | None:
     with torch.no_grad():
         if method.views(x) is None:
             return None
+        _sync(x.device)
         t0 = time.perf_counter()
         for _ in range(repeats):
             method.views(x)
+        _sync(x.device)
     return _rate(repeats * x.shape[0], time.perf_counter() - t0)
+
+
+def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device, repeats: int = 10) -> float:
+    """Images per second (two views each) of a method's view pipeline on random images of ``resolution`` px."""
+    import torch
+
+    from .augment import build_views
+
+    views = build_views(views_cfg, channels, resolution).to(device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (batch_size, channels, resolution, resolution), generator=g, dtype=torch.uint8).to(device).float().div_(255)
+    with torch.no_grad():
+        views(x), views(x)  # warm-up
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            views(x), views(x)
+        _sync(device)
+    return _rate(repeats * batch_size, time.perf_counter() - t0)
 
 
 def per_sample_rate(views_cfg, images: np.ndarray, batch_size: int, workers: int) -> float:
@@ -137,15 +187,22 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int, worker
                 yield from synthetic
 
         c = step_rate(method, tcfg, cycle(), device, steps)
-        d = step_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
+        d, wait = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
         seconds = tcfg.steps * tcfg.batch_size / d  # the pretrain stage's training time at this rate
         total += seconds
         out["methods"][name] = {
             "trained": True, "views_per_s": views, "per_sample_views_per_s": per_sample,
             "views_ratio": views / per_sample if views and per_sample else None,
             "synthetic_step_images_per_s": c, "shard_step_images_per_s": d, "shard_over_synthetic": d / c,
-            "steps": tcfg.steps, "train_seconds": seconds,
+            "data_wait_fraction": wait, "steps": tcfg.steps, "train_seconds": seconds,
         }
+        if device.type == "cuda":  # the same loop reading each batch when it needs it (the trainer before prefetching)
+            d0, wait0 = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed),
+                                  device, steps, prefetch=False)
+            out["methods"][name]["no_prefetch"] = {"shard_step_images_per_s": d0, "data_wait_fraction": wait0}
+        if device.type == "cuda" and isinstance(views_cfg, ViewConfig):
+            out["methods"][name]["views_per_s_at"] = {
+                str(res): views_at(views_cfg, info["channels"], res, tcfg.batch_size, device) for res in VIEW_RESOLUTIONS}
     out["train_seconds_total"] = total
     return out
 
@@ -155,7 +212,7 @@ def print_data(r: dict) -> None:
     print(f"device {r['device']}, {r['threads']} threads, {r['workers']} DataLoader workers, dataset {r['dataset']} {c}x{res}x{res}")
     print(f"(a) read shards: {r['read_images_per_s']:,.0f} images/s")
     print(f"{'method':16s} {'(b) views':>10s} {'(b) 1-by-1':>11s} {'ratio':>6s} {'(c) synthetic':>14s} {'(d) shards':>11s} "
-          f"{'(d)/(c)':>8s} {'steps':>6s} {'train s':>8s}")
+          f"{'(d)/(c)':>8s} {'(e) wait':>8s} {'steps':>6s} {'train s':>8s}")
     fmt = lambda v, f="{:,.0f}": "-" if v is None else f.format(v)  # noqa: E731
     for name, m in r["methods"].items():
         if not m["trained"]:
@@ -163,9 +220,20 @@ def print_data(r: dict) -> None:
             continue
         print(f"{name:16s} {fmt(m['views_per_s']):>10s} {fmt(m['per_sample_views_per_s']):>11s} {fmt(m['views_ratio'], '{:.1f}'):>6s} "
               f"{m['synthetic_step_images_per_s']:>14,.0f} {m['shard_step_images_per_s']:>11,.0f} {m['shard_over_synthetic']:>8.2f} "
-              f"{m['steps']:>6d} {m['train_seconds']:>8.1f}")
+              f"{100 * m['data_wait_fraction']:>7.1f}% {m['steps']:>6d} {m['train_seconds']:>8.1f}")
     print("(b) batched Kornia views; (b) 1-by-1: the same views one image at a time with PIL in DataLoader workers; "
-          "ratio = batched / 1-by-1 (images/s, two views each)")
+          "ratio = batched / 1-by-1 (images/s, two views each); (e) the trainer's loop waiting for batches, share of its time")
+    off = {name: m["no_prefetch"] for name, m in r["methods"].items() if m.get("no_prefetch")}
+    if off:
+        print("without prefetching (each batch read when the step needs it): " + ", ".join(
+            f"{name} {v['shard_step_images_per_s']:,.0f} images/s, wait {100 * v['data_wait_fraction']:.1f}%" for name, v in off.items()))
+    at = {name: m["views_per_s_at"] for name, m in r["methods"].items() if m.get("views_per_s_at")}
+    if at:
+        sizes = list(next(iter(at.values())))
+        print(f"views on {r['device']} (images/s, two views each, the method's batch size):")
+        print(f"  {'method':16s} " + " ".join(f"{s + ' px':>10s}" for s in sizes))
+        for name, v in at.items():
+            print(f"  {name:16s} " + " ".join(f"{v[s]:>10,.0f}" for s in sizes))
     print(f"training time of these methods at their configured steps: {r['train_seconds_total']:.0f} s (stage start-up and evaluation not included)")
 
 

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from .core.schema import check, non_negative, one_of, positive
 from .data.loader import batch_len, to_device
+from .data.prefetch import Prefetcher
 from .core.errors import DataError
 from .core.io import load_torch, save_torch
 from .core.runtime import check_device
@@ -85,6 +86,8 @@ class TrainResult:
     history: list[tuple[int, dict]] = field(default_factory=list)
     #: how many of them came from the resume checkpoint (handed to ``on_log`` again first)
     replayed: int = 0
+    #: seconds the loop waited for its batches (reading the shards and the copy, or the prefetcher's queue)
+    data_wait_seconds: float = 0.0
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -175,6 +178,7 @@ def fit_gradient(
     resume_key: str = "",
     on_log: Callable[[int, dict], None] | None = None,
     stop_after: int | None = None,
+    prefetch: bool | None = None,
 ) -> TrainResult:
     """Train ``method`` for ``cfg.steps`` steps on the batch stream; resume from ``resume_path`` if its key matches.
 
@@ -184,6 +188,10 @@ def fit_gradient(
     whole curve and ``TrainResult.replayed`` the number of rows that were replayed.
     ``stop_after`` stops early after that many steps (leaving the resume checkpoint, as a
     kill after that step would), which is how tests simulate a killed run.
+    ``prefetch`` reads and copies the next batches on a thread while a step trains
+    (:mod:`sslpipe.data.prefetch`; default: on CUDA, where the device would otherwise idle while
+    the host reads); the batches are the same either way.  ``TrainResult.data_wait_seconds`` is
+    the time the loop spent waiting for its batches.
     """
     method.to(device).train()
     opt = make_optimizer(method.optim_parameters(), cfg)
@@ -211,41 +219,49 @@ def fit_gradient(
                 "rng": _rng_state(device), "history": [[s, {k: _plain(v) for k, v in logs.items()}] for s, logs in history],
             })
 
-    loss_value, seen, t0 = float("nan"), 0, time.perf_counter()
+    loss_value, seen, t0, waited = float("nan"), 0, time.perf_counter(), 0.0
     t_log, seen_log = t0, 0
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    prefetcher = Prefetcher(batches, device) if (device.type == "cuda" if prefetch is None else prefetch) and end > start else None
+    fetch = prefetcher.__next__ if prefetcher is not None else lambda: to_device(next(batches), device)
     bar = tqdm(range(start, end), desc=f"{method.name}", file=sys.stderr, mininterval=2.0, disable=None)
-    for step in bar:
-        x = to_device(next(batches), device)
-        with torch.autocast(device.type, enabled=use_amp):
-            loss, logs = method.loss(x)
-        if not torch.isfinite(loss):
-            from .core.errors import SslpipeError
+    try:
+        for step in bar:
+            t_wait = time.perf_counter()
+            x = fetch()
+            waited += time.perf_counter() - t_wait
+            with torch.autocast(device.type, enabled=use_amp):
+                loss, logs = method.loss(x)
+            loss_value = loss.item()  # the step's one host-device synchronisation
+            if not math.isfinite(loss_value):
+                from .core.errors import SslpipeError
 
-            raise SslpipeError(f"{method.name}: loss became {loss.item()} at step {step}. Fix: lower the learning rate (train.lr or methods.{method.name}.lr).")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        method.on_step_end(step)
-        loss_value = loss.item()
-        seen += batch_len(x)
-        seen_log += batch_len(x)
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            now = time.perf_counter()
-            rate = seen_log / max(now - t_log, 1e-9)
-            t_log, seen_log = now, 0
-            bar.set_postfix(loss=f"{loss_value:.4f}")
-            row = {"loss": loss_value, "lr": opt.param_groups[0]["lr"], "images_per_s": rate, **logs}
-            history.append((done, row))
-            if on_log:
-                on_log(done, row)
-        if done % cfg.checkpoint_every == 0 and done < end:
-            checkpoint(done)
-    bar.close()
+                raise SslpipeError(f"{method.name}: loss became {loss_value} at step {step}. Fix: lower the learning rate (train.lr or methods.{method.name}.lr).")
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            method.on_step_end(step)
+            seen += batch_len(x)
+            seen_log += batch_len(x)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                now = time.perf_counter()
+                rate = seen_log / max(now - t_log, 1e-9)
+                t_log, seen_log = now, 0
+                bar.set_postfix(loss=f"{loss_value:.4f}")
+                row = {"loss": loss_value, "lr": opt.param_groups[0]["lr"], "images_per_s": rate, **logs}
+                history.append((done, row))
+                if on_log:
+                    on_log(done, row)
+            if done % cfg.checkpoint_every == 0 and done < end:
+                checkpoint(done)
+    finally:
+        bar.close()
+        if prefetcher is not None:
+            prefetcher.close()
     if stop_after is not None and end < cfg.steps:
         checkpoint(end)
     seconds = time.perf_counter() - t0
-    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds, history, replayed)
+    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds, history, replayed, waited)

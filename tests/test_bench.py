@@ -71,7 +71,8 @@ def test_bench_json_reports_every_figure(toy_project, capsys):
     assert r["methods"]["random_init"] == {"trained": False}
     m = r["methods"]["simclr"]
     assert {"views_per_s", "per_sample_views_per_s", "views_ratio", "synthetic_step_images_per_s", "shard_step_images_per_s",
-            "shard_over_synthetic", "steps", "train_seconds"} <= set(m)
+            "shard_over_synthetic", "data_wait_fraction", "steps", "train_seconds"} <= set(m)
+    assert 0 < m["data_wait_fraction"] < 1
     assert m["views_per_s"] > 0 and m["per_sample_views_per_s"] > 0
     assert m["views_ratio"] == pytest.approx(m["views_per_s"] / m["per_sample_views_per_s"])
     assert m["steps"] == 2 and r["shape"] == [1, 16, 16]
@@ -125,3 +126,19 @@ def test_the_study_bench_runs_the_environments_dvc_without_it_on_path(monkeypatc
 
     monkeypatch.setenv("PATH", "/nonexistent")
     assert bench._dvc() == str(Path(sys.executable).parent / "dvc")
+
+
+def test_views_at_a_resolution_and_their_table(capsys):
+    """The CUDA figures (views at 32 and 64 px) come from the same function on any device; the table shows them."""
+    from sslpipe import bench
+    from sslpipe.augment import ViewConfig
+
+    rates = {str(res): bench.views_at(ViewConfig(), 3, res, 8, torch.device("cpu"), repeats=1) for res in bench.VIEW_RESOLUTIONS}
+    assert set(rates) == {"32", "64"} and all(v > 0 for v in rates.values())
+    m = {"trained": True, "views_per_s": 1.0, "per_sample_views_per_s": 1.0, "views_ratio": 1.0, "synthetic_step_images_per_s": 2.0,
+         "shard_step_images_per_s": 1.0, "shard_over_synthetic": 0.5, "data_wait_fraction": 0.02, "steps": 3, "train_seconds": 1.0,
+         "views_per_s_at": {"32": 12345.0, "64": 2345.0}}
+    bench.print_data({"device": "cuda:0", "threads": 1, "workers": 1, "dataset": "d", "shape": [3, 32, 32], "read_images_per_s": 1.0,
+                      "methods": {"simclr": m}, "train_seconds_total": 1.0})
+    out = capsys.readouterr().out
+    assert "2.0%" in out and "views on cuda:0" in out and "12,345" in out and "2,345" in out

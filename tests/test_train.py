@@ -110,3 +110,46 @@ def test_a_resume_file_that_does_not_fit_the_model_starts_over(tmp_path, toy_sou
     for (k, a), b in zip(clean.state_dict().items(), m.state_dict().values()):
         assert torch.equal(a, b), k
     assert "training from step 0" in capsys.readouterr().err
+
+
+def test_prefetching_trains_on_the_same_batches(tmp_path, toy_source):
+    """The prefetcher (on by default on CUDA) changes when batches are read, never which: same weights, same curve."""
+    manifest = write_shards(toy_source, tmp_path / "toy", "toy", log=lambda *_: None)
+    results = {}
+    for prefetch in (False, True):
+        seed_everything(0, 2)
+        ctx = MethodContext(1, 16, BackboneConfig(width=8, depth=2, code_dim=4))
+        cls = METHODS.get("simclr")
+        m = cls(cls.Params(), ctx)
+        cfg = TrainConfig(batch_size=32, steps=8, log_every=2, warmup_steps=2)
+        logs = []
+        res = fit_gradient(m, cfg, train_batches(tmp_path / "toy", manifest, 32, 2, 0), torch.device("cpu"),
+                           on_log=lambda s, l: logs.append(l["loss"]), prefetch=prefetch)
+        results[prefetch] = (m.state_dict(), logs, res)
+    (a, la, ra), (b, lb, rb) = results[False], results[True]
+    assert la == lb and ra.steps == rb.steps == 8
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert 0 <= rb.data_wait_seconds <= rb.seconds and 0 < ra.data_wait_seconds <= ra.seconds
+
+
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_a_non_finite_loss_stops_training_with_the_fix(tmp_path, toy_source, prefetch):
+    manifest = write_shards(toy_source, tmp_path / "toy", "toy", log=lambda *_: None)
+    ctx = MethodContext(1, 16, BackboneConfig(width=8, depth=2, code_dim=4))
+    cls = METHODS.get("simclr")
+    m = cls(cls.Params(), ctx)
+    real = m.loss
+    calls = []
+
+    def loss(x):
+        calls.append(1)
+        value, logs = real(x)
+        return (value * float("nan") if len(calls) == 3 else value), logs
+
+    m.loss = loss
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(Exception, match=r"loss became nan at step 2\. Fix: lower the learning rate"):
+        fit_gradient(m, TrainConfig(batch_size=32, steps=6, warmup_steps=1), train_batches(tmp_path / "toy", manifest, 32, 2, 0),
+                     torch.device("cpu"), prefetch=prefetch)
+    assert any(not torch.equal(before[k], v) for k, v in m.state_dict().items())  # two steps were taken, the third was not
