@@ -66,7 +66,10 @@ def view_ops(cfg: ViewConfig, channels: int, resolution: int) -> list[nn.Module]
     import kornia.augmentation as K
 
     ops: list[nn.Module] = [
-        K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio)),
+        # "resample": every crop in one batched warp.  Kornia's default ("slice") crops and resizes one
+        # image at a time: 256 small kernel chains per batch, which made CUDA views 55x slower
+        # (681 against 37,655 images/s at 32 px, H100; README "Measured") and CPU crops 1.5x slower.
+        K.RandomResizedCrop((resolution, resolution), scale=tuple(cfg.crop_scale), ratio=tuple(cfg.crop_ratio), cropping_mode="resample"),
         K.RandomHorizontalFlip(p=cfg.flip_p),
     ]
     if cfg.affine_p > 0 and (cfg.degrees or cfg.translate):
