@@ -83,9 +83,10 @@ def step_rate(method, cfg, batches, device, steps: int) -> float:
     return _rate(n, time.perf_counter() - t0)
 
 
-def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = None) -> tuple[float, float]:
+def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = None) -> tuple[float, float, float]:
     """Images per second of the trainer's own loop (``fit_gradient``: shard stream, prefetching on
-    CUDA, AMP where configured) over ``steps`` steps, and the share of its time spent waiting for batches."""
+    CUDA, AMP where configured) over ``steps`` steps, the share of its time spent waiting for
+    batches after the first, and the seconds until the first (the shuffle buffer filling, once per run)."""
     import dataclasses
 
     from .train import fit_gradient
@@ -93,7 +94,7 @@ def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = 
     short = dataclasses.replace(cfg, steps=steps, log_every=steps, checkpoint_every=steps + 1)
     result = fit_gradient(method, short, batches, device, prefetch=prefetch)
     _sync(device)
-    return result.images_per_s, result.data_wait_seconds / max(result.seconds, 1e-9)
+    return result.images_per_s, result.data_wait_seconds / max(result.seconds, 1e-9), result.first_batch_seconds
 
 
 def view_rate(method, x, repeats: int = 5) -> float | None:
@@ -112,20 +113,21 @@ def view_rate(method, x, repeats: int = 5) -> float | None:
 
 
 def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device, repeats: int = 10) -> float:
-    """Images per second (two views each) of a method's view pipeline on random images of ``resolution`` px."""
+    """Images per second (two views each, made as the methods make them: one batched call) of a
+    method's view pipeline on random images of ``resolution`` px."""
     import torch
 
-    from .augment import build_views
+    from .augment import build_views, view_pair
 
     views = build_views(views_cfg, channels, resolution).to(device)
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (batch_size, channels, resolution, resolution), generator=g, dtype=torch.uint8).to(device).float().div_(255)
     with torch.no_grad():
-        views(x), views(x)  # warm-up
+        view_pair(views, x)  # warm-up
         _sync(device)
         t0 = time.perf_counter()
         for _ in range(repeats):
-            views(x), views(x)
+            view_pair(views, x)
         _sync(device)
     return _rate(repeats * batch_size, time.perf_counter() - t0)
 
@@ -187,17 +189,17 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int, worker
                 yield from synthetic
 
         c = step_rate(method, tcfg, cycle(), device, steps)
-        d, wait = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
+        d, wait, first = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
         seconds = tcfg.steps * tcfg.batch_size / d  # the pretrain stage's training time at this rate
         total += seconds
         out["methods"][name] = {
             "trained": True, "views_per_s": views, "per_sample_views_per_s": per_sample,
             "views_ratio": views / per_sample if views and per_sample else None,
             "synthetic_step_images_per_s": c, "shard_step_images_per_s": d, "shard_over_synthetic": d / c,
-            "data_wait_fraction": wait, "steps": tcfg.steps, "train_seconds": seconds,
+            "data_wait_fraction": wait, "first_batch_seconds": first, "steps": tcfg.steps, "train_seconds": seconds,
         }
         if device.type == "cuda":  # the same loop reading each batch when it needs it (the trainer before prefetching)
-            d0, wait0 = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed),
+            d0, wait0, _ = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed),
                                   device, steps, prefetch=False)
             out["methods"][name]["no_prefetch"] = {"shard_step_images_per_s": d0, "data_wait_fraction": wait0}
         if device.type == "cuda" and isinstance(views_cfg, ViewConfig):
@@ -222,7 +224,7 @@ def print_data(r: dict) -> None:
               f"{m['synthetic_step_images_per_s']:>14,.0f} {m['shard_step_images_per_s']:>11,.0f} {m['shard_over_synthetic']:>8.2f} "
               f"{100 * m['data_wait_fraction']:>7.1f}% {m['steps']:>6d} {m['train_seconds']:>8.1f}")
     print("(b) batched Kornia views; (b) 1-by-1: the same views one image at a time with PIL in DataLoader workers; "
-          "ratio = batched / 1-by-1 (images/s, two views each); (e) the trainer's loop waiting for batches, share of its time")
+          "ratio = batched / 1-by-1 (images/s, two views each); (e) the trainer's loop waiting for batches after the first, share of its time")
     off = {name: m["no_prefetch"] for name, m in r["methods"].items() if m.get("no_prefetch")}
     if off:
         print("without prefetching (each batch read when the step needs it): " + ", ".join(

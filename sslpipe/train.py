@@ -86,8 +86,10 @@ class TrainResult:
     history: list[tuple[int, dict]] = field(default_factory=list)
     #: how many of them came from the resume checkpoint (handed to ``on_log`` again first)
     replayed: int = 0
-    #: seconds the loop waited for its batches (reading the shards and the copy, or the prefetcher's queue)
+    #: seconds the loop waited for its batches after the first (reading the shards and the copy, or the prefetcher's queue)
     data_wait_seconds: float = 0.0
+    #: seconds until the first batch was there (the shuffle buffer filling once per run)
+    first_batch_seconds: float = 0.0
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -191,7 +193,8 @@ def fit_gradient(
     ``prefetch`` reads and copies the next batches on a thread while a step trains
     (:mod:`sslpipe.data.prefetch`; default: on CUDA, where the device would otherwise idle while
     the host reads); the batches are the same either way.  ``TrainResult.data_wait_seconds`` is
-    the time the loop spent waiting for its batches.
+    the time the loop spent waiting for its batches after the first (``first_batch_seconds``:
+    the shuffle buffer filling, paid once per run, before any step it could overlap).
     """
     method.to(device).train()
     opt = make_optimizer(method.optim_parameters(), cfg)
@@ -219,7 +222,7 @@ def fit_gradient(
                 "rng": _rng_state(device), "history": [[s, {k: _plain(v) for k, v in logs.items()}] for s, logs in history],
             })
 
-    loss_value, seen, t0, waited = float("nan"), 0, time.perf_counter(), 0.0
+    loss_value, seen, t0, waited, first_wait = float("nan"), 0, time.perf_counter(), 0.0, 0.0
     t_log, seen_log = t0, 0
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
     prefetcher = Prefetcher(batches, device) if (device.type == "cuda" if prefetch is None else prefetch) and end > start else None
@@ -229,7 +232,10 @@ def fit_gradient(
         for step in bar:
             t_wait = time.perf_counter()
             x = fetch()
-            waited += time.perf_counter() - t_wait
+            if step == start:
+                first_wait = time.perf_counter() - t_wait
+            else:
+                waited += time.perf_counter() - t_wait
             with torch.autocast(device.type, enabled=use_amp):
                 loss, logs = method.loss(x)
             loss_value = loss.item()  # the step's one host-device synchronisation
@@ -264,4 +270,4 @@ def fit_gradient(
     if stop_after is not None and end < cfg.steps:
         checkpoint(end)
     seconds = time.perf_counter() - t0
-    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds, history, replayed, waited)
+    return TrainResult(end, start, loss_value, seen / max(seconds, 1e-9), seconds, history, replayed, waited, first_wait)

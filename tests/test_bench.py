@@ -71,8 +71,8 @@ def test_bench_json_reports_every_figure(toy_project, capsys):
     assert r["methods"]["random_init"] == {"trained": False}
     m = r["methods"]["simclr"]
     assert {"views_per_s", "per_sample_views_per_s", "views_ratio", "synthetic_step_images_per_s", "shard_step_images_per_s",
-            "shard_over_synthetic", "data_wait_fraction", "steps", "train_seconds"} <= set(m)
-    assert 0 < m["data_wait_fraction"] < 1
+            "shard_over_synthetic", "data_wait_fraction", "first_batch_seconds", "steps", "train_seconds"} <= set(m)
+    assert 0 <= m["data_wait_fraction"] < 1 and m["first_batch_seconds"] > 0
     assert m["views_per_s"] > 0 and m["per_sample_views_per_s"] > 0
     assert m["views_ratio"] == pytest.approx(m["views_per_s"] / m["per_sample_views_per_s"])
     assert m["steps"] == 2 and r["shape"] == [1, 16, 16]

@@ -131,6 +131,7 @@ def test_prefetching_trains_on_the_same_batches(tmp_path, toy_source):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert 0 <= rb.data_wait_seconds <= rb.seconds and 0 < ra.data_wait_seconds <= ra.seconds
+    assert ra.first_batch_seconds > 0 and ra.data_wait_seconds + ra.first_batch_seconds <= ra.seconds
 
 
 @pytest.mark.parametrize("prefetch", [False, True])

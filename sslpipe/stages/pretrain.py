@@ -56,8 +56,9 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
             print(f"stopped after {result.steps} of {tcfg.steps} steps; rerun to resume")
             return
         run.log_metrics({f"train/{modality.examples}_per_s": result.images_per_s, "train/final_loss": result.final_loss, "train/steps": tcfg.steps,
-                         # the share of the loop's time spent waiting for batches (under 0.05: the data path keeps up)
-                         "train/data_wait_fraction": result.data_wait_seconds / max(result.seconds, 1e-9)},
+                         # the share of the loop's time spent waiting for batches after the first (under 0.05: the data path keeps up)
+                         "train/data_wait_fraction": result.data_wait_seconds / max(result.seconds, 1e-9),
+                         "train/first_batch_seconds": result.first_batch_seconds},
                         encoder=True)
     elif method.fit_samples:
         logs = method.to(device).fit(modality.fit_input(method, shard_dir, manifest, device))
@@ -82,7 +83,7 @@ STAGE = Stage(
     over="runs",
     params=("study.runs.{key}", "backbone", "train", "methods.{method}"),
     deps=("data/shards/{dataset}",),
-    code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py",
+    code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py", "sslpipe/data/prefetch.py",
           "sslpipe/data/shards.py", "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py",
           "sslpipe/stages/pretrain.py"),
     trains=True,
