@@ -94,7 +94,7 @@ def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = 
     short = dataclasses.replace(cfg, steps=steps, log_every=steps, checkpoint_every=steps + 1)
     result = fit_gradient(method, short, batches, device, prefetch=prefetch)
     _sync(device)
-    return result.images_per_s, result.data_wait_seconds / max(result.seconds, 1e-9), result.first_batch_seconds
+    return result.images_per_s, result.data_wait_fraction, result.first_batch_seconds
 
 
 def view_rate(method, x, repeats: int = 5) -> float | None:
@@ -118,10 +118,10 @@ def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device,
     import torch
 
     from .augment import build_views, view_pair
+    from .data.loader import to_device
 
     views = build_views(views_cfg, channels, resolution).to(device)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (batch_size, channels, resolution, resolution), generator=g, dtype=torch.uint8).to(device).float().div_(255)
+    x = to_device(np.random.default_rng(0).integers(0, 256, size=(batch_size, channels, resolution, resolution), dtype=np.uint8), device)
     with torch.no_grad():
         view_pair(views, x)  # warm-up
         _sync(device)
@@ -188,8 +188,11 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int, worker
             while True:
                 yield from synthetic
 
+        def shard_stream():
+            return train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed)
+
         c = step_rate(method, tcfg, cycle(), device, steps)
-        d, wait, first = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed), device, steps)
+        d, wait, first = loop_rate(method, tcfg, shard_stream(), device, steps)
         seconds = tcfg.steps * tcfg.batch_size / d  # the pretrain stage's training time at this rate
         total += seconds
         out["methods"][name] = {
@@ -198,13 +201,13 @@ def run(cfg: Config, dataset: str, methods: list[str] | None, steps: int, worker
             "synthetic_step_images_per_s": c, "shard_step_images_per_s": d, "shard_over_synthetic": d / c,
             "data_wait_fraction": wait, "first_batch_seconds": first, "steps": tcfg.steps, "train_seconds": seconds,
         }
-        if device.type == "cuda":  # the same loop reading each batch when it needs it (the trainer before prefetching)
-            d0, wait0, _ = loop_rate(method, tcfg, train_batches(shard_dir, manifest, tcfg.batch_size, tcfg.shuffle_buffer, cfg.study.seed),
-                                  device, steps, prefetch=False)
+        if device.type == "cuda":
+            # the same loop reading each batch when it needs it (the trainer before prefetching)
+            d0, wait0, _ = loop_rate(method, tcfg, shard_stream(), device, steps, prefetch=False)
             out["methods"][name]["no_prefetch"] = {"shard_step_images_per_s": d0, "data_wait_fraction": wait0}
-        if device.type == "cuda" and isinstance(views_cfg, ViewConfig):
-            out["methods"][name]["views_per_s_at"] = {
-                str(res): views_at(views_cfg, info["channels"], res, tcfg.batch_size, device) for res in VIEW_RESOLUTIONS}
+            if isinstance(views_cfg, ViewConfig):
+                out["methods"][name]["views_per_s_at"] = {
+                    str(res): views_at(views_cfg, info["channels"], res, tcfg.batch_size, device) for res in VIEW_RESOLUTIONS}
     out["train_seconds_total"] = total
     return out
 

@@ -91,6 +91,11 @@ class TrainResult:
     #: seconds until the first batch was there (the shuffle buffer filling once per run)
     first_batch_seconds: float = 0.0
 
+    @property
+    def data_wait_fraction(self) -> float:
+        """The share of the loop's time spent waiting for batches after the first (under 0.05: the data path keeps up)."""
+        return self.data_wait_seconds / max(self.seconds, 1e-9)
+
 
 def _rng_state(device: torch.device) -> dict:
     """Every RNG state as tensors and plain values (a weights-only load reads them back)."""

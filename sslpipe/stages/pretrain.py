@@ -56,8 +56,7 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
             print(f"stopped after {result.steps} of {tcfg.steps} steps; rerun to resume")
             return
         run.log_metrics({f"train/{modality.examples}_per_s": result.images_per_s, "train/final_loss": result.final_loss, "train/steps": tcfg.steps,
-                         # the share of the loop's time spent waiting for batches after the first (under 0.05: the data path keeps up)
-                         "train/data_wait_fraction": result.data_wait_seconds / max(result.seconds, 1e-9),
+                         "train/data_wait_fraction": result.data_wait_fraction,
                          "train/first_batch_seconds": result.first_batch_seconds},
                         encoder=True)
     elif method.fit_samples:
