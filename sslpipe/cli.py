@@ -77,21 +77,34 @@ def cmd_config(args):
 
 
 def cmd_validate(args):
-    cfg = _cfg(args)
+    from pathlib import Path
+
+    from .config import runs_file
+    from .core.errors import ConfigError
+
+    cfg = _cfg(args)  # also fails when the run table is stale
+    table = runs_file(args.params)
+    if (Path(args.params).parent / "dvc.yaml").exists() and not table.exists():  # a project: DVC needs the table
+        raise ConfigError(str(table), "is missing (dvc.yaml runs over it).", "run `sslpipe runs --write`.")
     print(f"{args.params}: OK ({len(cfg.study.datasets)} datasets, {len(cfg.runs())} runs)")
 
 
 def cmd_runs(args):
-    """The runs study.sweeps expands to (one line each); --write regenerates study.runs, --check fails when it is stale."""
-    from .config import expand_sweeps, load_raw
+    """The runs study.sweeps expands to (one line each); --write regenerates the run table DVC reads, --check fails when it is stale."""
+    from .config import expand_sweeps, load_raw, runs_file
     from .presets import write_runs
 
+    table = runs_file(args.params)
     if args.write:
-        print(f"{args.params}: study.runs {'written' if write_runs(args.params) else 'already current'}")
+        print(f"{table}: {'written' if write_runs(args.params) else 'already current'}")
         return
     if args.check:
-        _cfg(args)  # loading fails with the fix when study.runs is not the expansion of study.sweeps
-        print(f"{args.params}: study.runs current")
+        if not table.exists():
+            from .core.errors import ConfigError
+
+            raise ConfigError(str(table), "is missing.", "run `sslpipe runs --write`.")
+        _cfg(args)  # loading fails with the fix when the run table is not the expansion of study.sweeps
+        print(f"{table}: current")
         return
     runs, _ = expand_sweeps(load_raw(args.params).get("study") or {})
     width = max(map(len, runs), default=0)
@@ -259,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--docs", action="store_true", help="print docs/evaluation.md's table of registered metrics")
     add("config", cmd_config, "print the fully resolved configuration (params.yaml over the code's defaults)")
     add("validate", cmd_validate, "check params.yaml and exit")
-    sp = add("runs", cmd_runs, "print the runs study.sweeps expands to (--write regenerates study.runs in params.yaml, --check verifies it)")
+    sp = add("runs", cmd_runs, "print the runs study.sweeps expands to (--write regenerates the run table workflow/runs.json that DVC reads, --check verifies it)")
     sp.add_argument("--write", action="store_true")
     sp.add_argument("--check", action="store_true")
     add("methods", cmd_methods, "list registered methods, one per line")
@@ -284,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--experiment", default=None, help=argparse.SUPPRESS)
     sp.add_argument("--out", default=None, help=argparse.SUPPRESS)
     sp = add("preset", cmd_preset, "apply a parameter preset to the params file: a study (disentanglement, architectures) "
-             "or a size (smoke, paper); it regenerates study.runs", "name")
+             "or a size (smoke, paper); it regenerates the run table", "name")
     sp = add("smoke", cmd_smoke, "run the whole graph at smoke size in a scratch copy (your outputs stay untouched)")
     sp.add_argument("--runner", choices=["dvc", "snakemake"], default="dvc")
     sp.add_argument("--all", action="store_true", help="every method of the study (default: one method of every family)")

@@ -19,7 +19,7 @@ import yaml
 
 from .core import paths
 from .core.errors import ConfigError
-from .core.schema import build, check, non_empty, non_negative, unrecorded
+from .core.schema import build, check, non_empty, non_negative, note_read, unrecorded
 from .data.sources import SOURCES
 from .evaluate.config import EvaluateConfig, ReportConfig
 from .methods.base import METHODS
@@ -32,7 +32,8 @@ PARAMS_FILE = "params.yaml"
 # --- the sections ---------------------------------------------------------------
 RESERVED = ("dataset", "method", "seeds")
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
-GENERATED = "generated from study.sweeps by `sslpipe runs --write`; do not edit (sslpipe validate fails when stale)"
+RUNS_FILE = paths.RUNS_FILE
+GENERATED = "generated from study.sweeps in params.yaml by `sslpipe runs --write`; do not edit (sslpipe validate fails when stale)"
 
 
 def _leaves(mapping: dict, prefix: tuple = ()) -> list[tuple[tuple, list]]:
@@ -121,7 +122,7 @@ class Run:
 
     ``name`` (``<method>[-<overrides>][-s<seed>]``) names it within its dataset, in output
     paths (``models/<dataset>/<name>``) and MLflow run names; ``key`` (``<dataset>-<name>``)
-    names it in study.runs and in stage names (``pretrain@<key>``).  ``variant`` is the
+    names it in the run table and in stage names (``pretrain@<key>``).  ``variant`` is the
     overrides part of the name (empty for the method's own settings).
     """
 
@@ -146,10 +147,10 @@ class Run:
 class StudyConfig:
     """The study: which datasets are sharded and which runs are made.
 
-    ``sweeps`` declares the runs compactly (see :func:`expand_sweeps`); ``runs`` is their
-    expansion, written into params.yaml by ``sslpipe runs --write`` because DVC's ``foreach``
-    reads params.yaml itself (so every run is an ordinary stage ``pretrain@<key>`` whose own
-    entry is its parameter dependency).  Loading fails when ``runs`` is not the expansion.
+    ``sweeps`` declares the runs compactly (see :func:`expand_sweeps`); :meth:`run_list` is
+    their expansion, each :class:`Run` a section ``runs.<key>`` of :data:`RUNS_FILE` (which
+    ``sslpipe runs --write`` writes for DVC: every run is an ordinary stage ``pretrain@<key>``
+    whose own entry is its parameter dependency; :func:`load` fails when that file is stale).
     """
 
     name: str = check("sslpipe", non_empty, help="name the study (its MLflow experiment), e.g. name: my-study.")
@@ -157,22 +158,24 @@ class StudyConfig:
     seeds: list[int] | None = check(None, help="seeds of every sweep entry that gives none (default: [study.seed]).")
     datasets: list[str] = check([])
     sweeps: list[Any] = check([], help="the runs: a list of {dataset, method, seeds, <parameter>: value or [values], backbone: {...}}.")
-    runs: dict[str, Any] = check({}, help=GENERATED)
+    runs: Any = check(None, help=f"no longer a section of params.yaml: the run table is {RUNS_FILE}, {GENERATED}.")
 
     def validate(self, key: str) -> None:
+        if self.runs is not None:
+            raise ConfigError(f"{key}.runs", f"is no longer part of params.yaml: the run table is generated into {RUNS_FILE}.",
+                              f"run `sslpipe runs --write` (it moves the table there and removes {key}.runs).")
         raw = {"seed": self.seed, "seeds": self.seeds, "sweeps": self.sweeps}
         expected, self.origin = expand_sweeps(raw)
-        if self.runs != expected:
-            added = [k for k in expected if k not in self.runs]
-            removed = [k for k in self.runs if k not in expected]
-            changed = [k for k in expected if k in self.runs and self.runs[k] != expected[k]]
-            what = "; ".join(f"{label}: {', '.join(ks[:3])}{', ...' if len(ks) > 3 else ''}"
-                             for label, ks in (("missing", added), ("not in the sweeps", removed), ("different", changed)) if ks)
-            raise ConfigError(f"{key}.runs", f"is not the expansion of {key}.sweeps ({what}).", "run `sslpipe runs --write`.")
-        self.runs = {k: build(Run, spec, f"{key}.runs.{k}") for k, spec in self.runs.items()}
+        # each run a section runs.<key> (what DVC's parameter dependency on its entry names)
+        self.table = {k: build(Run, spec, f"runs.{k}") for k, spec in expected.items()}
 
     def run_list(self) -> list[Run]:
-        return list(self.runs.values())
+        """Every run; a stage reading them all reads the whole table (``runs`` of :data:`RUNS_FILE`)."""
+        note_read("runs")
+        return list(self.table.values())
+
+    def get_run(self, key: str) -> Run | None:
+        return self.table.get(key)
 
 
 @dataclass
@@ -191,11 +194,10 @@ class Config:
 
     def run(self, dataset: str, name: str) -> Run:
         """The run ``<dataset>-<name>`` of the study (``name`` is the method for a plain run)."""
-        with unrecorded():  # run membership is validation, not a stage input
-            run = self.study.runs.get(f"{dataset}-{name}")
+        run = self.study.get_run(f"{dataset}-{name}")
         if run is None:
             raise ConfigError(
-                "study.runs",
+                "study.sweeps",
                 f"({dataset}, {name}) is not a run of the study.",
                 f"add `- {{dataset: {dataset}, method: {name}}}` to study.sweeps in params.yaml and run `sslpipe runs --write` "
                 "(`sslpipe runs` lists the runs).",
@@ -266,9 +268,46 @@ TOP_LEVEL = ("study", "backbone", "train", "data", "methods", "evaluate", "repor
 
 
 def load(path: str | Path = PARAMS_FILE) -> Config:
-    """Load and validate the whole params file; raises ConfigError on the first problem."""
-    raw = load_raw(path)
-    return from_raw(raw)
+    """Load and validate the whole params file; raises ConfigError on the first problem, also when
+    the run table DVC reads (:data:`RUNS_FILE` beside it, if the project has one) is stale."""
+    cfg = from_raw(load_raw(path))
+    check_run_table(cfg, runs_file(path))
+    return cfg
+
+
+def runs_file(params_path: str | Path = PARAMS_FILE) -> Path:
+    """The run table of the project whose params file is ``params_path``."""
+    return Path(params_path).parent / RUNS_FILE
+
+
+def run_table(cfg: Config) -> dict:
+    """The contents of :data:`RUNS_FILE`: ``{"runs": {key: entry}}`` in the sweeps' order."""
+    with unrecorded():
+        return {"runs": {r.key: dataclasses.asdict(r) for r in cfg.study.table.values()}}
+
+
+def check_run_table(cfg: Config, path: str | Path) -> None:
+    """Fail, naming the runs and the fix, when the run table at ``path`` is not the expansion of
+    study.sweeps (a project without one, e.g. a bare params file, is not checked)."""
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        found = (json.loads(path.read_text()) or {}).get("runs") or {}
+    except (ValueError, AttributeError):
+        found = None
+    if not isinstance(found, dict):
+        raise ConfigError(str(path), "is not a run table.", "run `sslpipe runs --write` to regenerate it.")
+    expected = run_table(cfg)["runs"]
+    if found != expected or list(found) != list(expected):
+        added = [k for k in expected if k not in found]
+        removed = [k for k in found if k not in expected]
+        changed = [k for k in expected if k in found and found[k] != expected[k]]
+        what = "; ".join(f"{label}: {', '.join(ks[:3])}{', ...' if len(ks) > 3 else ''}"
+                         for label, ks in (("missing", added), ("not in the sweeps", removed), ("different", changed), ("reordered", [] if added or removed or changed else ["every run"])) if ks)
+        raise ConfigError(str(path), f"is not the expansion of study.sweeps ({what}).", "run `sslpipe runs --write`.")
 
 
 def from_raw(raw: dict) -> Config:

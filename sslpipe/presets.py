@@ -7,8 +7,8 @@ steps as in Locatello et al. 2019, the evaluation's paper sample sizes). Studies
 their regularization strength and seeds) and ``architectures`` (pretext tasks crossed with
 backbone kinds and widths, Kolesnikov et al. 2019); a size preset applies on top of a study.
 
-``study.runs`` is generated from ``study.sweeps`` (:func:`write_runs`, ``sslpipe runs --write``);
-every preset regenerates it.
+The run table (``workflow/runs.json``, ``config.RUNS_FILE``) is generated from ``study.sweeps``
+(:func:`write_runs`, ``sslpipe runs --write``); every preset regenerates it.
 """
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from .config import GENERATED, expand_sweeps
 from .core.errors import ConfigError
-from .core.io import atomic_path
+from .core.io import atomic_path, write_text
 
 
 def preset_names() -> list[str]:
@@ -43,7 +42,7 @@ def yaml_rt() -> YAML:
     yaml = YAML()
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096  # one line per run of study.runs
+    yaml.width = 4096  # one line per sweep entry
     return yaml
 
 
@@ -61,15 +60,26 @@ def _flow(value):
     return value
 
 
-def run_table(data) -> CommentedMap:
-    """``study.runs`` as written in params.yaml: one flow-style line per run, under the 'generated' comment."""
+def _migrate(data) -> bool:
+    """Drop an old ``study.runs`` table from params.yaml (it is generated into the run table file
+    now); a hand-written one without sweeps becomes one sweep entry per run.  True when changed."""
     study = data.get("study") or {}
+    if "runs" not in study:
+        return False
     if "sweeps" not in study and isinstance(study.get("runs"), dict):  # an old hand-written {dataset, method} table
         study["sweeps"] = [_flow({"dataset": v["dataset"], "method": v["method"]}) for v in _plain(study["runs"]).values()]
-    runs, _ = expand_sweeps(_plain(study))
-    table = CommentedMap((k, _flow(v)) for k, v in runs.items())
-    table.yaml_set_start_comment(GENERATED, indent=4)
-    return table
+    del study["runs"]
+    return True
+
+
+def render_runs(table: dict) -> str:
+    """The run table file's text: one line per run, so a diff shows the runs that changed."""
+    import json
+
+    from .config import GENERATED
+
+    lines = [f"  {json.dumps(k)}: {json.dumps(v, separators=(', ', ': '))}" for k, v in table["runs"].items()]
+    return "{\"comment\": " + json.dumps(GENERATED) + ",\n \"runs\": {\n" + ",\n".join(lines) + "\n }}\n"
 
 
 def _write(path: Path, yaml: YAML, data) -> None:
@@ -81,17 +91,24 @@ def _write(path: Path, yaml: YAML, data) -> None:
 
 
 def write_runs(params_path: str | Path = "params.yaml") -> bool:
-    """Regenerate ``study.runs`` from ``study.sweeps`` in the params file; True when it changed."""
+    """Regenerate the run table (``config.RUNS_FILE`` beside the params file) from ``study.sweeps``
+    (moving an old ``study.runs`` out of params.yaml first); True when a file changed."""
+    from .config import from_raw, run_table, runs_file
+
     path = Path(params_path)
     yaml = yaml_rt()
     data = yaml.load(path.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("study"), dict):
         raise ConfigError(str(path), "has no study section.", "see README.md for the layout.")
-    table = run_table(data)
-    if _plain(data["study"].get("runs")) == _plain(table):
-        return False
-    data["study"]["runs"] = table
-    _write(path, yaml, data)
+    migrated = _migrate(data)
+    text = render_runs(run_table(from_raw(_plain(data))))  # validates the whole file first
+    if migrated:
+        _write(path, yaml, data)
+    target = runs_file(path)
+    if target.exists() and target.read_text() == text:
+        return migrated
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, text)
     return True
 
 
@@ -106,5 +123,6 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
     # dataset sizes apply only to datasets the params file configures
     overlay["data"] = {k: v for k, v in (overlay.get("data") or {}).items() if k in (data.get("data") or {})}
     _merge(data, overlay)
-    data["study"]["runs"] = run_table(data)
+    _migrate(data)
     _write(path, yaml, data)
+    write_runs(path)

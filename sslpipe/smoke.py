@@ -56,8 +56,8 @@ SMOKE_SEEDS = frozenset({0, 1, 2})
 
 def restrict_runs(params_path: Path, methods, seeds=None) -> None:
     """Keep only the study's sweep entries (and methods of entries) of ``methods`` (None: all), and of the
-    entries' own seed lists only ``seeds`` (None: all), and regenerate study.runs (comments kept)."""
-    from .presets import run_table, yaml_rt
+    entries' own seed lists only ``seeds`` (None: all), and regenerate the run table (comments kept)."""
+    from .presets import write_runs, yaml_rt
 
     yaml = yaml_rt()
     data = yaml.load(params_path.read_text())
@@ -77,9 +77,9 @@ def restrict_runs(params_path: Path, methods, seeds=None) -> None:
         for entry in sweeps:
             if "seeds" in entry:
                 entry["seeds"] = [s for s in entry["seeds"] if s in seeds] or entry["seeds"][:1]
-    data["study"]["runs"] = run_table(data)
     with open(params_path, "w") as f:
         yaml.dump(data, f)
+    write_runs(params_path)
 
 
 def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None) -> dict:

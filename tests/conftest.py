@@ -206,11 +206,9 @@ def write_crafted_torch_file(path: Path, marker: Path, **content) -> None:
 
 def tiny_toy_study(name: str, metrics: dict | None = None) -> dict:
     """params for a one-run study (random_init on the toy source) small enough to run every stage in seconds."""
-    from sslpipe.config import expand_sweeps
-
     study = {"name": name, "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "random_init"}]}
     return {
-        "study": {**study, "runs": expand_sweeps(study)[0]},
+        "study": study,
         "data": {"toy": {}},
         "backbone": {"width": 8, "code_dim": 4},
         "train": {"threads": 1},

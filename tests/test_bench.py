@@ -48,9 +48,6 @@ def test_per_sample_loader_yields_two_views_of_every_image():
 def toy_project(tmp_path, monkeypatch):
     raw = tiny_toy_study("toy-bench")
     raw["study"]["sweeps"] = [{"dataset": "toy", "method": ["random_init", "simclr"]}]
-    from sslpipe.config import expand_sweeps
-
-    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
     raw["train"] = {"threads": 1, "batch_size": 32}
     raw["methods"]["simclr"] = {"steps": 2}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))

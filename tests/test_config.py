@@ -43,11 +43,8 @@ def test_bad_values_name_the_key_and_the_fix(path, value, key, words):
 
 
 def _with_sweep(entry: dict) -> dict:
-    from sslpipe.config import expand_sweeps
-
     raw = copy.deepcopy(RAW)
     raw["study"]["sweeps"].append(entry)
-    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
     return raw
 
 
@@ -56,14 +53,37 @@ def test_unknown_method_in_a_run_is_refused():
         from_raw(_with_sweep({"dataset": "dsprites", "method": "simclar", "seeds": [5]}))
 
 
-def test_a_stale_run_table_is_refused_with_the_command_that_regenerates_it():
+def test_a_stale_run_table_is_refused_with_the_command_that_regenerates_it(tmp_path):
+    import json
+
+    from sslpipe.config import load
+    from sslpipe.presets import write_runs
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(RAW))
+    assert write_runs(params) and not write_runs(params)  # written, then current
+    table = tmp_path / "workflow" / "runs.json"
+    assert load(params).runs() and list(json.loads(table.read_text())["runs"]) == [r.key for r in load(params).runs()]
     raw = copy.deepcopy(RAW)
     raw["study"]["sweeps"][0]["seeds"] = raw["study"]["sweeps"][0]["seeds"] + [10]
-    with pytest.raises(ConfigError, match=r"study.runs: is not the expansion of study.sweeps \(missing: dsprites-random_init-s10.*Fix: run `sslpipe runs --write`"):
-        from_raw(raw)
-    raw = copy.deepcopy(RAW)
-    raw["study"]["runs"]["dsprites-simclr"]["seed"] = 3  # a hand edit of the generated table
+    params.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"runs.json: is not the expansion of study.sweeps \(missing: dsprites-random_init-s10.*Fix: run `sslpipe runs --write`"):
+        load(params)
+    params.write_text(yaml.safe_dump(RAW))
+    data = json.loads(table.read_text())
+    data["runs"]["dsprites-simclr"]["seed"] = 3  # a hand edit of the generated table
+    table.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"different: dsprites-simclr"):
+        load(params)
+    table.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"is not a run table.*sslpipe runs --write"):
+        load(params)
+
+
+def test_an_old_run_table_in_params_yaml_is_refused_with_the_fix():
+    raw = copy.deepcopy(RAW)
+    raw["study"]["runs"] = {}
+    with pytest.raises(ConfigError, match=r"study.runs: is no longer part of params.yaml.*Fix: run `sslpipe runs --write`"):
         from_raw(raw)
 
 

@@ -74,13 +74,11 @@ def test_run_evaluates_every_seed_of_a_run_from_its_own_model(tmp_path, monkeypa
     import yaml
 
     from sslpipe.cli import main
-    from sslpipe.config import expand_sweeps
     from sslpipe.fidelity import run
     from tests.conftest import tiny_toy_study
 
     raw = tiny_toy_study("fidelity-seeds")
     raw["study"]["sweeps"] = [{"dataset": "toy", "method": "random_init", "seeds": [0, 1]}]
-    raw["study"]["runs"] = expand_sweeps(raw["study"])[0]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     small = {"embed": {"n_train": 60, "n_test": 30}, "metrics": raw["evaluate"]["metrics"]}
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump({"reference": "ref", "settings": {"cheap": small, "ref": raw["evaluate"]}}))

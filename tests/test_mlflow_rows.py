@@ -17,7 +17,7 @@ import torch
 
 from sslpipe.cli import main
 from sslpipe.config import load
-from sslpipe.presets import apply_preset, run_table, yaml_rt
+from sslpipe.presets import apply_preset, write_runs, yaml_rt
 from tests.conftest import python_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +34,9 @@ def smoke_params(dest: Path) -> None:
     data["study"]["name"] = "rows"
     data["study"]["datasets"] = ["dsprites"]
     data["study"]["sweeps"] = [{"dataset": "dsprites", "method": list(METHODS)}]
-    data["study"]["runs"] = run_table(data)
     with open(dest / "params.yaml", "w") as f:
         yaml.dump(data, f)
+    write_runs(dest / "params.yaml")
 
 
 def run_smoke_study(dest: Path):

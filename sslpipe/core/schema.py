@@ -191,6 +191,12 @@ def record_reads():
         _RECORDER = previous
 
 
+def note_read(key: str) -> None:
+    """Record a read of ``key`` that no built section's field access records (a derived table)."""
+    if _RECORDER is not None and not _RECORDER.paused:
+        _RECORDER.reads.add(key)
+
+
 @contextlib.contextmanager
 def unrecorded():
     """Reads that are not params.yaml inputs: bookkeeping (run membership, the experiment name) and

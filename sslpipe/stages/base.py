@@ -2,8 +2,9 @@
 
 A :class:`Stage` says what the stage reads (params.yaml keys, data files, code) and writes,
 with placeholders ``{dataset}``, and for stages over runs ``{run}`` (the run's name within its
-dataset, in paths), ``{key}`` (``<dataset>-<run>``, its entry ``study.runs.{key}``) and
-``{method}``.  dvc.yaml is generated from these
+dataset, in paths), ``{key}`` (``<dataset>-<run>``, its entry ``runs.{key}`` of the generated
+run table, ``config.RUNS_FILE``) and ``{method}``.  A key under ``runs`` is read from that
+table, every other key from params.yaml.  dvc.yaml is generated from these
 declarations (``sslpipe graph``; the Snakefile derives its rules from dvc.yaml), the tracked
 run logs exactly the declared keys, and tests/stages/test_declarations.py runs every stage
 with a recording config to prove that the keys and files it reads are the declared ones.
@@ -46,7 +47,7 @@ class Out:
 class Stage:
     name: str
     help: str
-    #: what the stage runs once per: "datasets" (study.datasets), "runs" (study.runs) or None (once)
+    #: what the stage runs once per: "datasets" (study.datasets), "runs" (the run table) or None (once)
     over: str | None
     params: tuple[str, ...]
     deps: tuple[str, ...]  # data files the stage reads
@@ -78,12 +79,21 @@ class Stage:
         return [self.fill(o.path, **item) for o in self.outs]
 
 
+def is_run_key(key: str) -> bool:
+    """A declared key of the run table (``runs``, ``runs.<key>...``) rather than of params.yaml."""
+    return key == "runs" or key.startswith("runs.")
+
+
 def resolve(cfg, key: str) -> Any:
     """The validated value of a dotted params key (a whole section as a plain mapping)."""
     node: Any = cfg
+    if is_run_key(key):
+        node, key = cfg.study.table, key[len("runs."):] if key != "runs" else ""
+        if not key:
+            return {k: dataclasses.asdict(v) for k, v in node.items()}
     for part in key.split("."):
         node = node[part] if isinstance(node, dict) else getattr(node, part)
-    if isinstance(node, dict):  # e.g. study.runs: run key -> Run
+    if isinstance(node, dict):  # a section of named entries (methods, data)
         return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in node.items()}
     return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
 
@@ -112,7 +122,7 @@ class StageContext:
 
     @property
     def seed(self) -> int:
-        """The run's seed (``study.runs.<key>.seed``); the study's seed for stages not over runs."""
+        """The run's seed (``runs.<key>.seed``); the study's seed for stages not over runs."""
         return self.spec.seed if self.spec is not None else self.cfg.study.seed
 
     # --- opening -----------------------------------------------------------------
@@ -146,7 +156,7 @@ class StageContext:
             out: dict[str, Any] = {}
             spec = self.spec
             for k in self.stage.param_keys(**self.item):
-                if spec is not None and (k == f"study.runs.{spec.key}" or k.startswith(f"study.runs.{spec.key}.")):
+                if spec is not None and (k == f"runs.{spec.key}" or k.startswith(f"runs.{spec.key}.")):
                     continue
                 if spec is not None and k == f"methods.{spec.method}":
                     out[k] = dataclasses.asdict(self.cfg.method_params(spec))

@@ -26,7 +26,7 @@ STAGE = Stage(
     name="embed",
     help="embed held-out data (images; words and tokens) with a trained encoder",
     over="runs",
-    params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate.embed"),
+    params=("runs.{key}.seed", "train.threads", "train.device", "evaluate.embed"),
     deps=("data/shards/{dataset}", "models/{dataset}/{run}"),
     # the encoder's code too (the model file holds weights; the method, backbone and loss modules
     # compute the codes): tests/stages/test_declarations.py checks every module a run executes

@@ -88,7 +88,7 @@ STAGE = Stage(
     name="evaluate",
     help="every registered metric of one encoder, and its plots",
     over="runs",
-    params=("study.runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
+    params=("runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
     deps=("data/shards/{dataset}", "models/{dataset}/{run}", "embeddings/{dataset}/{run}.npz", "logs/{dataset}/{run}/train.csv"),
     # the encoder's code (sampling-based metrics and the video tasks encode new images) and the
     # sources' renderers (sslpipe/data): tests/stages/test_declarations.py checks every module a run executes

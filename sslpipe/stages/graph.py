@@ -1,9 +1,10 @@
 """dvc.yaml from the stage declarations: ``sslpipe graph --write`` (``--check`` in CI and tests).
 
-Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or ``study.runs``
-(so a stage's name is ``pretrain@<key>``, the run's key ``<dataset>-<run>``; its own
-entry ``study.runs.<key>`` is a parameter dependency, so a changed run reruns alone), with exactly its declared params,
-data and code dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
+Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or the run table
+(``runs`` of ``config.RUNS_FILE``, loaded as DVC ``vars``; a stage's name is ``pretrain@<key>``,
+the run's key ``<dataset>-<run>``; its own entry ``runs.<key>`` is a parameter dependency read
+from that file, so a changed run reruns alone), with exactly its declared params, data and code
+dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
 resolution of this file, so both runners see the same graph.
 """
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from .base import Stage
+from ..core.paths import RUNS_FILE
+from .base import Stage, is_run_key
 
 HEADER = """\
 # The study graph, generated from the stage declarations in sslpipe/stages/*.py by
 # `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
-# Every stage is one `sslpipe` command; datasets and runs come from params.yaml
-# (study.datasets, and study.runs as generated from study.sweeps by `sslpipe runs --write`).
+# Every stage is one `sslpipe` command; datasets come from params.yaml (study.datasets), runs from
+# workflow/runs.json (generated from study.sweeps in params.yaml by `sslpipe runs --write`).
 # workflow/Snakefile derives its rules from this file.
 """
 
@@ -36,7 +38,11 @@ def dvc_stage(stage: Stage) -> dict:
     deps = [fill(d) for d in stage.deps] + list(stage.code)
     if deps:
         body["deps"] = deps
-    body["params"] = [fill(p) for p in stage.params]
+    keys = [fill(p) for p in stage.params]
+    # a run's entry comes from the generated run table: DVC reads that small JSON file for it, and
+    # params.yaml (parsed once per stage by DVC) stays free of the table
+    runs = [k for k in keys if is_run_key(k)]
+    body["params"] = ([{RUNS_FILE: runs}] if runs else []) + [k for k in keys if not is_run_key(k)]
     for kind in ("outs", "plots", "metrics"):
         # persist: DVC leaves the old outputs in place until the stage replaces them (every output is
         # written atomically), so a stage that refuses bad params deletes nothing
@@ -45,11 +51,11 @@ def dvc_stage(stage: Stage) -> dict:
             body[kind] = outs
     if stage.over is None:
         return body
-    return {"foreach": f"${{study.{stage.over}}}", "do": body}
+    return {"foreach": "${runs}" if stage.over == "runs" else f"${{study.{stage.over}}}", "do": body}
 
 
 def render(stages) -> str:
-    doc = {"stages": {s.name: dvc_stage(s) for s in stages}}
+    doc = {"vars": [RUNS_FILE], "stages": {s.name: dvc_stage(s) for s in stages}}
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=120)
 
 

@@ -80,7 +80,7 @@ STAGE = Stage(
     name="pretrain",
     help="pretrain one method on one dataset (resumes after a kill)",
     over="runs",
-    params=("study.runs.{key}", "backbone", "train", "methods.{method}"),
+    params=("runs.{key}", "backbone", "train", "methods.{method}"),
     deps=("data/shards/{dataset}",),
     code=("sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment", "sslpipe/modalities", "sslpipe/data/loader.py", "sslpipe/data/prefetch.py",
           "sslpipe/data/shards.py", "sslpipe/data/textloader.py", "sslpipe/data/text.py", "sslpipe/train.py", "sslpipe/checkpoint.py",

@@ -40,7 +40,7 @@ STUDY = {"name": "declarations", "seed": 0, "datasets": ["toy", "grammar", "movi
 RUNS = expand_sweeps(STUDY)[0]
 OVERRIDDEN = "ae-decoder_sigma0p2-width4-s1"
 RAW = {
-    "study": {**STUDY, "runs": RUNS},
+    "study": STUDY,
     "data": {"toy": {}, "grammar": {"vocab_size": 200, "n_train": 400, "n_val": 20, "n_test": 60, "chunk_tokens": 1024},
              "movingsprites": {"n_train": 40, "n_val": 4, "n_test": 12, "resolution": 16, "chunk_size": 8, "frames": 6, "color": True}},
     "backbone": {"width": 8, "code_dim": 4},
@@ -228,7 +228,7 @@ def test_a_run_trains_with_its_seed_and_overrides(study):
 
     _, item, reads, _, _, _ = study[("pretrain", ("toy", OVERRIDDEN))]
     assert item == {"dataset": "toy", "run": OVERRIDDEN, "method": "ae", "key": f"toy-{OVERRIDDEN}"}
-    assert {f"study.runs.toy-{OVERRIDDEN}.overrides", f"study.runs.toy-{OVERRIDDEN}.seed"} <= reads
+    assert {f"runs.toy-{OVERRIDDEN}.overrides", f"runs.toy-{OVERRIDDEN}.seed"} <= reads
     plain, over = (load_method(STUDY_DIR["path"] / "models/toy" / name / "model.pt") for name in ("ae", OVERRIDDEN))
     assert (plain.ctx.backbone.width, plain.params.decoder_sigma, plain.ctx.seed) == (8, 0.1, 0)
     assert (over.ctx.backbone.width, over.params.decoder_sigma, over.ctx.seed) == (4, 0.2, 1)

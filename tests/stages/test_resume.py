@@ -8,12 +8,11 @@ import csv
 import yaml
 
 from sslpipe.cli import main
-from sslpipe.config import expand_sweeps
 from sslpipe.core import paths
 
 STUDY = {"name": "resume", "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "simclr"}]}
 PARAMS = {
-    "study": {**STUDY, "runs": expand_sweeps(STUDY)[0]},
+    "study": STUDY,
     "data": {"toy": {}},
     "backbone": {"width": 8, "depth": 2, "code_dim": 4},
     "train": {"batch_size": 32, "steps": 12, "checkpoint_every": 4, "log_every": 2, "warmup_steps": 2, "threads": 1},

@@ -9,13 +9,12 @@ import torch
 import yaml
 
 from sslpipe.cli import main
-from sslpipe.config import expand_sweeps
 
 pytestmark = pytest.mark.slow
 
 STUDY = {"name": "seeds", "seed": 0, "datasets": ["toy"], "sweeps": [{"dataset": "toy", "method": "ae", "seeds": [0, 1]}]}
 RAW = {
-    "study": {**STUDY, "runs": expand_sweeps(STUDY)[0]},
+    "study": STUDY,
     "data": {"toy": {}},
     "backbone": {"width": 8, "code_dim": 4},
     "train": {"batch_size": 32, "steps": 30, "threads": 1, "log_every": 5},

@@ -1,4 +1,4 @@
-"""Sweeps in params.yaml become exactly the expected runs: in study.runs, in DVC's resolved stages
+"""Sweeps in params.yaml become exactly the expected runs: in the run table, in DVC's resolved stages
 and in the Snakefile's rules; and changing one value of a sweep reruns only its runs and the report."""
 import contextlib
 import json
@@ -80,19 +80,24 @@ def test_runs_write_converts_an_old_run_table_and_keeps_comments(tmp_path, capsy
     p = tmp_path / "params.yaml"
     p.write_text(study + text[text.index("\ndata:\n"):])
     assert main(["--params", str(p), "validate"]) == 2
-    assert "study.sweeps: is missing or empty" in capsys.readouterr().err
+    assert "study.runs: is no longer part of params.yaml" in capsys.readouterr().err  # the fix: runs --write
+    assert main(["--params", str(p), "runs", "--check"]) == 2  # no run table yet
     assert main(["--params", str(p), "runs", "--write"]) == 0
     cfg = load(p)
     assert [r.key for r in cfg.runs()] == list(old) and "# a comment" in p.read_text()
+    assert "runs" not in yaml.safe_load(p.read_text())["study"]  # moved out of params.yaml
+    table = json.loads((tmp_path / "workflow" / "runs.json").read_text())["runs"]
+    assert table == {k: {"dataset": "dsprites", "method": v["method"], "name": v["method"], "seed": 0, "variant": "", "overrides": {}} for k, v in old.items()}
     assert main(["--params", str(p), "runs", "--check"]) == 0
-    assert raw["study"]["runs"]  # the committed params.yaml is itself generated
+    assert "runs" not in raw["study"]  # the committed params.yaml holds only the sweeps
     capsys.readouterr()
     assert main(["--params", str(p), "runs"]) == 0
     assert capsys.readouterr().out.split() == ["dsprites-random_init", "seed=0", "dsprites-simclr", "seed=0"]
 
 
 def test_the_committed_run_table_is_current_and_random_init_has_three_seeds():
-    cfg = load(ROOT / "params.yaml")
+    assert main(["--params", str(ROOT / "params.yaml"), "runs", "--check"]) == 0
+    cfg = load(ROOT / "params.yaml")  # fails when workflow/runs.json is stale
     for ds in cfg.study.datasets:
         assert len([r for r in cfg.runs() if r.dataset == ds and r.method == "random_init"]) >= 3
 
@@ -113,7 +118,7 @@ def _sh(cmd, cwd, **kw):
 def _set_grid(dest: Path, grid: dict) -> None:
     p = dest / "params.yaml"
     raw = yaml.safe_load(p.read_text())
-    raw["study"] = {**grid, "runs": {}}
+    raw["study"] = grid
     p.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert main(["--params", str(p), "runs", "--write"]) == 0
 
@@ -156,7 +161,7 @@ def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     assert rules == {n.replace("@", "__").replace("-", "_") for n in expected}
     stage = next(s for s in _stages(dest) if s["name"] == "pretrain@dsprites-dip_vae-variant_ii-width16")
     assert stage["cmd"] == f"{COMMAND} pretrain dsprites dip_vae-variant_ii-width16"
-    assert stage["params"]["study.runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
+    assert stage["params"]["runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
     assert "models/dsprites/dip_vae-variant_ii-width16" in stage["outs"]
 
 
