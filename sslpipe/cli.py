@@ -84,7 +84,7 @@ def cmd_validate(args):
 
     cfg = _cfg(args)  # also fails when the run table is stale
     table = runs_file(args.params)
-    if (Path(args.params).parent / "dvc.yaml").exists() and not table.exists():  # a project: DVC needs the table
+    if table is not None and (table.parent.parent / "dvc.yaml").exists() and not table.exists():  # a project: DVC needs the table
         raise ConfigError(str(table), "is missing (dvc.yaml runs over it).", "run `sslpipe runs --write`.")
     print(f"{args.params}: OK ({len(cfg.study.datasets)} datasets, {len(cfg.runs())} runs)")
 
@@ -96,15 +96,17 @@ def cmd_runs(args):
 
     table = runs_file(args.params)
     if args.write:
-        print(f"{table}: {'written' if write_runs(args.params) else 'already current'}")
+        changed = write_runs(args.params)
+        print(f"{table or args.params}: {'written' if changed else 'already current'}"
+              + ("" if table else " (a run table is written for a project's params.yaml only: DVC reads that file)"))
         return
     if args.check:
-        if not table.exists():
+        if table is not None and not table.exists():
             from .core.errors import ConfigError
 
             raise ConfigError(str(table), "is missing.", "run `sslpipe runs --write`.")
         _cfg(args)  # loading fails with the fix when the run table is not the expansion of study.sweeps
-        print(f"{table}: current")
+        print(f"{table}: current" if table else f"{args.params}: valid (no run table: not a project's params.yaml)")
         return
     runs, _ = expand_sweeps(load_raw(args.params).get("study") or {})
     width = max(map(len, runs), default=0)

@@ -275,9 +275,11 @@ def load(path: str | Path = PARAMS_FILE) -> Config:
     return cfg
 
 
-def runs_file(params_path: str | Path = PARAMS_FILE) -> Path:
-    """The run table of the project whose params file is ``params_path``."""
-    return Path(params_path).parent / RUNS_FILE
+def runs_file(params_path: str | Path = PARAMS_FILE) -> Path | None:
+    """The run table of the project whose params file is ``params_path``; None for a params file of
+    another name (DVC reads the project's params.yaml only, so only that one has a table)."""
+    path = Path(params_path)
+    return path.parent / RUNS_FILE if path.name == PARAMS_FILE else None
 
 
 def run_table(cfg: Config) -> dict:
@@ -286,14 +288,14 @@ def run_table(cfg: Config) -> dict:
         return {"runs": {r.key: dataclasses.asdict(r) for r in cfg.study.table.values()}}
 
 
-def check_run_table(cfg: Config, path: str | Path) -> None:
+def check_run_table(cfg: Config, path: str | Path | None) -> None:
     """Fail, naming the runs and the fix, when the run table at ``path`` is not the expansion of
     study.sweeps (a project without one, e.g. a bare params file, is not checked)."""
     import json
 
-    path = Path(path)
-    if not path.exists():
+    if path is None or not Path(path).exists():
         return
+    path = Path(path)
     try:
         found = (json.loads(path.read_text()) or {}).get("runs") or {}
     except (ValueError, AttributeError):

@@ -105,6 +105,8 @@ def write_runs(params_path: str | Path = "params.yaml") -> bool:
     if migrated:
         _write(path, yaml, data)
     target = runs_file(path)
+    if target is None:  # not a project's params.yaml: DVC does not run over it
+        return migrated
     if target.exists() and target.read_text() == text:
         return migrated
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,11 @@ def test_a_stale_run_table_is_refused_with_the_command_that_regenerates_it(tmp_p
     table.write_text("[1, 2]")
     with pytest.raises(ConfigError, match=r"is not a run table.*sslpipe runs --write"):
         load(params)
+    other = tmp_path / "other.yaml"  # another params file beside it: DVC reads params.yaml only, so it has no table
+    other.write_text(yaml.safe_dump(raw))
+    assert "dsprites-random_init-s10" in {r.key for r in load(other).runs()}  # not checked against params.yaml's table
+    before = table.read_text()
+    assert not write_runs(other) and table.read_text() == before
 
 
 def test_an_old_run_table_in_params_yaml_is_refused_with_the_fix():
