@@ -77,21 +77,16 @@ def cmd_config(args):
 
 
 def cmd_validate(args):
-    from pathlib import Path
-
-    from .config import runs_file
-    from .core.errors import ConfigError
+    from .config import require_run_table
 
     cfg = _cfg(args)  # also fails when the run table is stale
-    table = runs_file(args.params)
-    if table is not None and (table.parent.parent / "dvc.yaml").exists() and not table.exists():  # a project: DVC needs the table
-        raise ConfigError(str(table), "is missing (dvc.yaml runs over it).", "run `sslpipe runs --write`.")
+    require_run_table(args.params, in_project_only=True)
     print(f"{args.params}: OK ({len(cfg.study.datasets)} datasets, {len(cfg.runs())} runs)")
 
 
 def cmd_runs(args):
     """The runs study.sweeps expands to (one line each); --write regenerates the run table DVC reads, --check fails when it is stale."""
-    from .config import expand_sweeps, load_raw, runs_file
+    from .config import expand_sweeps, load_raw, require_run_table, runs_file
     from .presets import write_runs
 
     table = runs_file(args.params)
@@ -101,10 +96,7 @@ def cmd_runs(args):
               + ("" if table else " (a run table is written for a project's params.yaml only: DVC reads that file)"))
         return
     if args.check:
-        if table is not None and not table.exists():
-            from .core.errors import ConfigError
-
-            raise ConfigError(str(table), "is missing.", "run `sslpipe runs --write`.")
+        require_run_table(args.params)
         _cfg(args)  # loading fails with the fix when the run table is not the expansion of study.sweeps
         print(f"{table}: current" if table else f"{args.params}: valid (no run table: not a project's params.yaml)")
         return

@@ -32,7 +32,6 @@ PARAMS_FILE = "params.yaml"
 # --- the sections ---------------------------------------------------------------
 RESERVED = ("dataset", "method", "seeds")
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
-RUNS_FILE = paths.RUNS_FILE
 GENERATED = "generated from study.sweeps in params.yaml by `sslpipe runs --write`; do not edit (sslpipe validate fails when stale)"
 
 
@@ -148,7 +147,7 @@ class StudyConfig:
     """The study: which datasets are sharded and which runs are made.
 
     ``sweeps`` declares the runs compactly (see :func:`expand_sweeps`); :meth:`run_list` is
-    their expansion, each :class:`Run` a section ``runs.<key>`` of :data:`RUNS_FILE` (which
+    their expansion, each :class:`Run` a section ``runs.<key>`` of :data:`~sslpipe.core.paths.RUNS_FILE` (which
     ``sslpipe runs --write`` writes for DVC: every run is an ordinary stage ``pretrain@<key>``
     whose own entry is its parameter dependency; :func:`load` fails when that file is stale).
     """
@@ -158,11 +157,11 @@ class StudyConfig:
     seeds: list[int] | None = check(None, help="seeds of every sweep entry that gives none (default: [study.seed]).")
     datasets: list[str] = check([])
     sweeps: list[Any] = check([], help="the runs: a list of {dataset, method, seeds, <parameter>: value or [values], backbone: {...}}.")
-    runs: Any = check(None, help=f"no longer a section of params.yaml: the run table is {RUNS_FILE}, {GENERATED}.")
+    runs: Any = check(None, help=f"no longer a section of params.yaml: the run table is {paths.RUNS_FILE}, {GENERATED}.")
 
     def validate(self, key: str) -> None:
         if self.runs is not None:
-            raise ConfigError(f"{key}.runs", f"is no longer part of params.yaml: the run table is generated into {RUNS_FILE}.",
+            raise ConfigError(f"{key}.runs", f"is no longer part of params.yaml: the run table is generated into {paths.RUNS_FILE}.",
                               f"run `sslpipe runs --write` (it moves the table there and removes {key}.runs).")
         raw = {"seed": self.seed, "seeds": self.seeds, "sweeps": self.sweeps}
         expected, self.origin = expand_sweeps(raw)
@@ -170,7 +169,7 @@ class StudyConfig:
         self.table = {k: build(Run, spec, f"runs.{k}") for k, spec in expected.items()}
 
     def run_list(self) -> list[Run]:
-        """Every run; a stage reading them all reads the whole table (``runs`` of :data:`RUNS_FILE`)."""
+        """Every run; a stage reading them all reads the whole table (``runs`` of ``paths.RUNS_FILE``)."""
         note_read("runs")
         return list(self.table.values())
 
@@ -269,7 +268,7 @@ TOP_LEVEL = ("study", "backbone", "train", "data", "methods", "evaluate", "repor
 
 def load(path: str | Path = PARAMS_FILE) -> Config:
     """Load and validate the whole params file; raises ConfigError on the first problem, also when
-    the run table DVC reads (:data:`RUNS_FILE` beside it, if the project has one) is stale."""
+    the run table DVC reads (``paths.RUNS_FILE`` beside it, if the project has one) is stale."""
     cfg = from_raw(load_raw(path))
     check_run_table(cfg, runs_file(path))
     return cfg
@@ -279,11 +278,20 @@ def runs_file(params_path: str | Path = PARAMS_FILE) -> Path | None:
     """The run table of the project whose params file is ``params_path``; None for a params file of
     another name (DVC reads the project's params.yaml only, so only that one has a table)."""
     path = Path(params_path)
-    return path.parent / RUNS_FILE if path.name == PARAMS_FILE else None
+    return path.parent / paths.RUNS_FILE if path.name == PARAMS_FILE else None
+
+
+def require_run_table(params_path: str | Path, in_project_only: bool = False) -> Path | None:
+    """The project's run table (None for a params file of another name); fails with the fix when it
+    is missing (``in_project_only``: only where a dvc.yaml beside params.yaml runs over it)."""
+    table = runs_file(params_path)
+    if table is not None and not table.exists() and (not in_project_only or (table.parent.parent / "dvc.yaml").exists()):
+        raise ConfigError(str(table), "is missing: DVC reads the study's runs from it.", "run `sslpipe runs --write`.")
+    return table
 
 
 def run_table(cfg: Config) -> dict:
-    """The contents of :data:`RUNS_FILE`: ``{"runs": {key: entry}}`` in the sweeps' order."""
+    """The contents of the run table file: ``{"runs": {key: entry}}`` in the sweeps' order."""
     with unrecorded():
         return {"runs": {r.key: dataclasses.asdict(r) for r in cfg.study.table.values()}}
 
@@ -308,8 +316,8 @@ def check_run_table(cfg: Config, path: str | Path | None) -> None:
         removed = [k for k in found if k not in expected]
         changed = [k for k in expected if k in found and found[k] != expected[k]]
         what = "; ".join(f"{label}: {', '.join(ks[:3])}{', ...' if len(ks) > 3 else ''}"
-                         for label, ks in (("missing", added), ("not in the sweeps", removed), ("different", changed), ("reordered", [] if added or removed or changed else ["every run"])) if ks)
-        raise ConfigError(str(path), f"is not the expansion of study.sweeps ({what}).", "run `sslpipe runs --write`.")
+                         for label, ks in (("missing", added), ("not in the sweeps", removed), ("different", changed)) if ks)
+        raise ConfigError(str(path), f"is not the expansion of study.sweeps ({what or 'the runs in another order'}).", "run `sslpipe runs --write`.")
 
 
 def from_raw(raw: dict) -> Config:

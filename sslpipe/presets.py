@@ -7,7 +7,7 @@ steps as in Locatello et al. 2019, the evaluation's paper sample sizes). Studies
 their regularization strength and seeds) and ``architectures`` (pretext tasks crossed with
 backbone kinds and widths, Kolesnikov et al. 2019); a size preset applies on top of a study.
 
-The run table (``workflow/runs.json``, ``config.RUNS_FILE``) is generated from ``study.sweeps``
+The run table (``workflow/runs.json``, ``paths.RUNS_FILE``) is generated from ``study.sweeps``
 (:func:`write_runs`, ``sslpipe runs --write``); every preset regenerates it.
 """
 from __future__ import annotations
@@ -82,18 +82,35 @@ def render_runs(table: dict) -> str:
     return "{\"comment\": " + json.dumps(GENERATED) + ",\n \"runs\": {\n" + ",\n".join(lines) + "\n }}\n"
 
 
-def _write(path: Path, yaml: YAML, data) -> None:
+def _write(path: Path, yaml: YAML, data):
+    """Validate ``data`` and write it to the params file; the validated config."""
     from .config import from_raw
 
-    from_raw(_plain(data))  # validate before writing
+    cfg = from_raw(_plain(data))  # validate before writing
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         yaml.dump(data, f)
+    return cfg
+
+
+def _write_table(params_path: Path, cfg) -> bool:
+    """Write the run table of ``cfg`` beside the params file if it differs; True when written."""
+    from .config import run_table, runs_file
+
+    target = runs_file(params_path)
+    if target is None:  # not a project's params.yaml: DVC does not run over it
+        return False
+    text = render_runs(run_table(cfg))
+    if target.exists() and target.read_text() == text:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_text(target, text)
+    return True
 
 
 def write_runs(params_path: str | Path = "params.yaml") -> bool:
-    """Regenerate the run table (``config.RUNS_FILE`` beside the params file) from ``study.sweeps``
+    """Regenerate the run table (``paths.RUNS_FILE`` beside the params file) from ``study.sweeps``
     (moving an old ``study.runs`` out of params.yaml first); True when a file changed."""
-    from .config import from_raw, run_table, runs_file
+    from .config import from_raw
 
     path = Path(params_path)
     yaml = yaml_rt()
@@ -101,17 +118,8 @@ def write_runs(params_path: str | Path = "params.yaml") -> bool:
     if not isinstance(data, dict) or not isinstance(data.get("study"), dict):
         raise ConfigError(str(path), "has no study section.", "see README.md for the layout.")
     migrated = _migrate(data)
-    text = render_runs(run_table(from_raw(_plain(data))))  # validates the whole file first
-    if migrated:
-        _write(path, yaml, data)
-    target = runs_file(path)
-    if target is None:  # not a project's params.yaml: DVC does not run over it
-        return migrated
-    if target.exists() and target.read_text() == text:
-        return migrated
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_text(target, text)
-    return True
+    cfg = _write(path, yaml, data) if migrated else from_raw(_plain(data))  # validates the whole file first
+    return _write_table(path, cfg) or migrated
 
 
 def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
@@ -126,5 +134,4 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
     overlay["data"] = {k: v for k, v in (overlay.get("data") or {}).items() if k in (data.get("data") or {})}
     _merge(data, overlay)
     _migrate(data)
-    _write(path, yaml, data)
-    write_runs(path)
+    _write_table(path, _write(path, yaml, data))

@@ -3,7 +3,7 @@
 A :class:`Stage` says what the stage reads (params.yaml keys, data files, code) and writes,
 with placeholders ``{dataset}``, and for stages over runs ``{run}`` (the run's name within its
 dataset, in paths), ``{key}`` (``<dataset>-<run>``, its entry ``runs.{key}`` of the generated
-run table, ``config.RUNS_FILE``) and ``{method}``.  A key under ``runs`` is read from that
+run table, ``paths.RUNS_FILE``) and ``{method}``.  A key under ``runs`` is read from that
 table, every other key from params.yaml.  dvc.yaml is generated from these
 declarations (``sslpipe graph``; the Snakefile derives its rules from dvc.yaml), the tracked
 run logs exactly the declared keys, and tests/stages/test_declarations.py runs every stage
@@ -86,14 +86,10 @@ def is_run_key(key: str) -> bool:
 
 def resolve(cfg, key: str) -> Any:
     """The validated value of a dotted params key (a whole section as a plain mapping)."""
-    node: Any = cfg
-    if is_run_key(key):
-        node, key = cfg.study.table, key[len("runs."):] if key != "runs" else ""
-        if not key:
-            return {k: dataclasses.asdict(v) for k, v in node.items()}
-    for part in key.split("."):
+    node: Any = cfg.study.table if is_run_key(key) else cfg
+    for part in key.split(".")[1 if is_run_key(key) else 0:]:
         node = node[part] if isinstance(node, dict) else getattr(node, part)
-    if isinstance(node, dict):  # a section of named entries (methods, data)
+    if isinstance(node, dict):  # a section of named entries (methods, data; the run table)
         return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in node.items()}
     return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
 

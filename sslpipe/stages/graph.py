@@ -1,7 +1,7 @@
 """dvc.yaml from the stage declarations: ``sslpipe graph --write`` (``--check`` in CI and tests).
 
 Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or the run table
-(``runs`` of ``config.RUNS_FILE``, loaded as DVC ``vars``; a stage's name is ``pretrain@<key>``,
+(``runs`` of ``paths.RUNS_FILE``, loaded as DVC ``vars``; a stage's name is ``pretrain@<key>``,
 the run's key ``<dataset>-<run>``; its own entry ``runs.<key>`` is a parameter dependency read
 from that file, so a changed run reruns alone), with exactly its declared params, data and code
 dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
