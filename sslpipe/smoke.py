@@ -54,9 +54,12 @@ FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", 
 SMOKE_SEEDS = frozenset({0, 1, 2})
 
 
-def restrict_runs(params_path: Path, methods, seeds=None) -> None:
+def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None) -> None:
     """Keep only the study's sweep entries (and methods of entries) of ``methods`` (None: all), and of the
-    entries' own seed lists only ``seeds`` (None: all), and regenerate the run table (comments kept)."""
+    entries' own seed lists only ``seeds`` (None: all), and regenerate the run table (comments kept).
+
+    ``seed_datasets``: only the entries of these datasets keep more than their first seed (None: every
+    entry), e.g. the baseline's seed spread on dSprites alone."""
     from .presets import write_runs, yaml_rt
 
     yaml = yaml_rt()
@@ -73,22 +76,27 @@ def restrict_runs(params_path: Path, methods, seeds=None) -> None:
         elif entry["method"] in methods:
             continue
         del sweeps[i]
-    if seeds is not None:
-        for entry in sweeps:
-            if "seeds" in entry:
-                entry["seeds"] = [s for s in entry["seeds"] if s in seeds] or entry["seeds"][:1]
+    for entry in sweeps:
+        if "seeds" not in entry:
+            continue
+        if seeds is not None:
+            entry["seeds"] = [s for s in entry["seeds"] if s in seeds] or entry["seeds"][:1]
+        datasets = entry["dataset"] if isinstance(entry["dataset"], list) else [entry["dataset"]]
+        if seed_datasets is not None and not set(datasets) <= set(seed_datasets):
+            entry["seeds"] = entry["seeds"][:1]
     with open(params_path, "w") as f:
         yaml.dump(data, f)
     write_runs(params_path)
 
 
-def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None) -> dict:
-    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs, of ``seeds``), committed to git."""
+def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None, seed_datasets=None) -> dict:
+    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs, of ``seeds``; see
+    :func:`restrict_runs`), committed to git."""
     scratch_copy(src, dest)
     for preset in presets:
         apply_preset(preset, dest / "params.yaml")
-    if methods is not None or seeds is not None:
-        restrict_runs(dest / "params.yaml", methods, seeds)
+    if methods is not None or seeds is not None or seed_datasets is not None:
+        restrict_runs(dest / "params.yaml", methods, seeds, seed_datasets)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)

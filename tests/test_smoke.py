@@ -31,6 +31,15 @@ def test_restrict_runs_keeps_only_those_seeds_of_the_entries_that_list_seeds(tmp
     assert {r.key for r in after.runs()} == {r.key for r in before.runs() if r.method != "random_init" or r.seed in (0, 1)}
 
 
+def test_restrict_runs_keeps_more_than_one_seed_only_on_the_seed_datasets(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())
+    before = load(p)
+    restrict_runs(p, None, seeds={0, 1}, seed_datasets={"dsprites"})
+    base = sorted((r.dataset, r.seed) for r in load(p).runs() if r.method == "random_init")
+    assert base == sorted([("dsprites", 0), ("dsprites", 1)] + [(d, 0) for d in before.study.datasets if d != "dsprites"])
+
+
 def test_the_smoke_study_keeps_three_baseline_seeds_per_dataset(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())

@@ -1,7 +1,7 @@
 """Every run of the default study through the real stage commands, in-process at smoke size.
 
 The dvc and snakemake runners are driven end to end in tests/test_e2e.py on a few methods;
-here each run of the committed params.yaml (every method, random_init with its seeds) goes through the same
+here each run of the committed params.yaml (every method, random_init with seeds 0 and 1) goes through the same
 ``sslpipe shard / pretrain / embed / evaluate / report`` commands the runners call, so every
 registered method is trained, embedded, evaluated and reported while the imports are paid
 once (a subprocess per stage costs ~6 s of imports, tens of minutes over the whole study).
@@ -20,10 +20,13 @@ from sslpipe.config import load
 from sslpipe.data.sources import SOURCES
 from sslpipe.methods.base import METHODS
 from sslpipe.presets import apply_preset
+from sslpipe.smoke import restrict_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = load(ROOT / "params.yaml").runs()
-RUNS = [(r.dataset, r.name) for r in STUDY]
+#: random_init's seeds 0 and 1 on every dataset: its other seeds (2-9 on dSprites, 2 elsewhere) run the same code
+SEEDS = {0, 1}
+RUNS = [(r.dataset, r.name) for r in STUDY if r.method != "random_init" or r.seed in SEEDS]
 TEXT = {d for d in load(ROOT / "params.yaml").study.datasets if getattr(SOURCES.get(d), "modality", "image") == "text"}
 VIDEO = {d for d in load(ROOT / "params.yaml").study.datasets if getattr(SOURCES.get(d), "modality", "image") == "video"}
 pytestmark = pytest.mark.slow
@@ -35,6 +38,7 @@ def study(tmp_path_factory):
     dest = tmp_path_factory.mktemp("every-method")
     shutil.copy(ROOT / "params.yaml", dest / "params.yaml")
     apply_preset("smoke", dest / "params.yaml")
+    restrict_runs(dest / "params.yaml", None, SEEDS)
     mp, threads = pytest.MonkeyPatch(), torch.get_num_threads()
     mp.chdir(dest)
     mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{dest / 'mlflow.db'}")
@@ -89,7 +93,7 @@ def test_report_lists_every_run_and_mlflow_has_every_stage(study):
     assert {(r["dataset"], r["run"]) for r in rows} == set(RUNS)
     md = (dest / "reports/summary.md").read_text()
     assert all(f"| {r.method} |" in md for r in STUDY)
-    assert "| random_init | – | baseline | 0, 1, 2 |" in md  # the baseline's seeds form one group
+    assert "| random_init | – | baseline | 0, 1 |" in md  # the baseline's seeds form one group
     assert all(f"## {d}" in md for d in TEXT) and "## Claims" in md  # the language table and the claim lines
     mlflow.set_tracking_uri(f"sqlite:///{dest / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
