@@ -1,17 +1,15 @@
 """Study figures read at a glance: metric distributions over seeds and hyperparameters, rank
 correlations between metrics, label efficiency (Locatello et al. 2019, Fig. 1-3 and 5).
 
-Pure functions of plain data (lists of values, matrices); each returns a matplotlib figure.
+Pure functions of plain data (lists of values, matrices); each returns a ``matplotlib.figure.Figure``
+outside pyplot's state (a study's report holds a few per dataset at once; save with ``fig.savefig``).
 """
 from __future__ import annotations
 
 import textwrap
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def distribution_figure(panels: dict[str, dict[str, list[float]]], title: str):
@@ -25,7 +23,8 @@ def distribution_figure(panels: dict[str, dict[str, list[float]]], title: str):
     rows = max(1, -(-len(keys) // cols))
     methods = list(dict.fromkeys(m for k in keys for m in panels[k]))
     width = max(3.2, 0.32 * len(methods) + 1.5)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(width * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     rng = np.random.default_rng(0)  # jitter only
     for ax, key in zip(axes.flat, keys):
         pos = {m: i for i, m in enumerate(methods)}
@@ -50,7 +49,8 @@ def distribution_figure(panels: dict[str, dict[str, list[float]]], title: str):
 def correlation_figure(rows: list[str], cols: list[str], corr: np.ndarray, title: str):
     """A Spearman rank-correlation matrix (square for metric x metric, or rectangular), values written in."""
     corr = np.asarray(corr, float)
-    fig, ax = plt.subplots(figsize=(0.34 * len(cols) + 3, 0.34 * len(rows) + 2.5))
+    fig = Figure(figsize=(0.34 * len(cols) + 3, 0.34 * len(rows) + 2.5))
+    ax = fig.subplots()
     im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
     ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=6)
     ax.set_yticks(range(len(rows)), rows, fontsize=6)
@@ -67,7 +67,8 @@ def correlation_figure(rows: list[str], cols: list[str], corr: np.ndarray, title
 
 def label_efficiency_figure(curves: dict[str, list[tuple[int, float]]], target: str, title: str):
     """Probe accuracy against the number of labels, one line per method (the mean over its seeds)."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     for label, pts in curves.items():
         if pts:
             ax.plot(*zip(*sorted(pts)), marker="o", ms=3, lw=1, label=label)

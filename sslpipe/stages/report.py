@@ -24,8 +24,6 @@ def method_descriptions(rows: list[dict]) -> dict[str, str]:
 def run(ctx: StageContext) -> None:
     import dataclasses
 
-    import matplotlib.pyplot as plt
-
     from ..report import collapse, comparisons, group_rows, study_figures, summary_markdown, training_notes
 
     cfg = ctx.cfg
@@ -51,7 +49,6 @@ def run(ctx: StageContext) -> None:
     for name, (_, fig) in figures.items():
         with atomic_path(out / "figures" / name) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
     for f in sorted(out.iterdir()):
         ctx.run.log_artifact(f, "reports/figures" if f.is_dir() else "reports")
     ctx.run.log_metrics({f"{g['dataset']}/{g['method']}{'-' + g['variant'] if g['variant'] else ''}/{k}": s["mean"]
