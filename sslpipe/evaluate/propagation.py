@@ -8,6 +8,8 @@ predicted).  Each target location takes the ``topk`` most similar context locati
 within ``radius`` grid cells, weights them by :math:`\mathrm{softmax}(s / \tau)` and averages
 their label distributions.  Predictions are upsampled to the mask resolution and scored by
 the region similarity J (mean IoU, Pont-Tuset et al. 2017) against the stored masks.
+Propagating the true masks themselves (:func:`masks_clip_j`) shows how much of J the grid and the
+settings leave to any features.
 
 Features are compared by :math:`s_{ij} = -\tfrac12 \lVert f_i - f_j \rVert^2`, which for
 L2-normalized features (``normalize=True``, the learned encoders) is the cosine similarity
@@ -144,6 +146,25 @@ def copy_first_masks(masks: np.ndarray) -> float:
     return float(np.nanmean(copy_clip_j(masks)))
 
 
+def masks_clip_j(masks: np.ndarray, params: PropagationParams | None = None, n_labels: int | None = None) -> np.ndarray:
+    """J of every clip [N] when the features are the true masks of every frame (each grid cell's area
+    fraction of every label, compared like raw pixels).
+
+    A perfect object-identity cue at the same grid, radius, top-k and temperature: what is left of J
+    below 1 is lost to the grid (cells are labelled, then upsampled to pixels) and to the settings,
+    not to the features.  An encoder's ``propagation/j`` is read against it and against the pixels.
+    """
+    params = params or PropagationParams()
+    n_labels = int(masks.max()) + 1 if n_labels is None else n_labels
+    scores = []
+    for m in masks:
+        labels = one_hot_masks(torch.from_numpy(m), n_labels)  # [T, K, R, R]
+        feats = F.avg_pool2d(labels, params.stride) if params.stride > 1 else labels
+        soft = propagate(feats, labels[0], params, normalize=False)
+        scores.append(region_similarity(soft.argmax(1).numpy(), m))
+    return np.array(scores)
+
+
 def pixel_features(stride: int):
     """Raw-pixel features: each grid cell's stride x stride pixels as one vector ([T, C * stride^2, R / stride, R / stride])."""
     return lambda frames: F.pixel_unshuffle(frames, stride) if stride > 1 else frames
@@ -181,7 +202,8 @@ def embedding_features(method, device: torch.device | str = "cpu"):
 
 def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: PropagationParams | None = None,
                         device: torch.device | str = "cpu", n_boot: int = 0, seed: int = 0) -> dict[str, float]:
-    """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the two baselines' J.
+    """``propagation/j`` of the method's encoder (absent if it has no spatial features) and the baselines' J:
+    copying frame 0 (``j_copy``), raw pixels (``j_pixels``) and the true masks as features (``j_masks``).
 
     Methods that learn a per-location embedding for matching locations across frames
     (``location_map``: colorization's attention, the random walk's nodes) also get
@@ -196,6 +218,7 @@ def propagation_metrics(method, clips: np.ndarray, masks: np.ndarray, params: Pr
     per_clip = {
         "propagation/j_copy": copy_clip_j(masks),
         "propagation/j_pixels": clip_j(pixel_features(params.stride), clips, masks, params, normalize=False, n_labels=n_labels),
+        "propagation/j_masks": masks_clip_j(masks, params, n_labels),
     }
     fn = encoder_features(method, params.stride, device)
     if fn is not None:

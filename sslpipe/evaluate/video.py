@@ -40,11 +40,11 @@ def clip_probes(ctx: EvalContext, p: ClipProbeParams) -> dict[str, float]:
     return out
 
 
-@metric("propagation", Params=PropagationParams, keys="propagation/j (the encoder), propagation/j_pixels, propagation/j_copy, propagation/j_embedding (methods with a per-location embedding head)",
+@metric("propagation", Params=PropagationParams, keys="propagation/j (the encoder), propagation/j_pixels, propagation/j_copy, propagation/j_masks (the true masks as features), propagation/j_embedding (methods with a per-location embedding head)",
         paper="label propagation, Vondrick et al. (2018), Jabri et al. (2020)", applies=lambda ctx: is_video(ctx) and ctx.method is not None,
-        columns=("propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_copy"), modality="video")
+        columns=("propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_masks", "propagation/j_copy"), modality="video")
 def propagation(ctx: EvalContext, p: PropagationParams) -> dict[str, float]:
-    """Mean IoU (J) of frame 0's instance masks propagated through test clips by the encoder's feature affinities, and two baselines."""
+    """Mean IoU (J) of frame 0's instance masks propagated through test clips by the encoder's feature affinities, and three baselines."""
     from ..data.loader import load_arrays
 
     test = load_arrays(ctx.shard_dir, ctx.manifest, "test", ["images", "masks"], p.clips)

@@ -7,7 +7,7 @@ import torch
 
 from sslpipe.core.schema import build
 from sslpipe.data.sources import SOURCES
-from sslpipe.evaluate.propagation import (PropagationParams, copy_first_masks, one_hot_masks, pixel_features, propagate,
+from sslpipe.evaluate.propagation import (PropagationParams, copy_first_masks, masks_clip_j, one_hot_masks, pixel_features, propagate,
                                           propagation_j, region_similarity)
 
 
@@ -76,9 +76,21 @@ def test_the_masks_own_features_propagate_perfectly(clips):
     for x, m in zip(images, masks):
         scores.append(propagation_j(own(m), x[None], m[None], p, n_labels=n_labels))
     assert np.allclose(scores, 1.0)
+    assert np.allclose(masks_clip_j(masks, p), scores)  # the j_masks baseline is that propagation
     # the same features limited to a radius smaller than the motion lose objects
     tight = PropagationParams(topk=5, temperature=0.01, radius=0.5, context=0, stride=1)
     assert np.mean([propagation_j(own(m), x[None], m[None], tight, n_labels=n_labels) for x, m in zip(images, masks)]) < 0.9
+    assert np.nanmean(masks_clip_j(masks, tight)) < 0.9
+
+
+def test_the_masks_baseline_at_a_grid_equals_propagating_their_cell_fractions(clips):
+    images, masks = clips
+    n_labels = int(masks.max()) + 1
+    p = PropagationParams(stride=2, radius=4.0)
+    cells = lambda m: lambda frames: torch.nn.functional.avg_pool2d(one_hot_masks(torch.from_numpy(m), n_labels), 2)  # noqa: E731
+    ref = [propagation_j(cells(m), x[None], m[None], p, normalize=False, n_labels=n_labels) for x, m in zip(images, masks)]
+    got = masks_clip_j(masks, p, n_labels)
+    assert np.allclose(got, ref) and np.nanmean(got) < 1.0  # the grid costs J even with perfect identity
 
 
 def test_copy_baseline_is_perfect_only_without_motion(clips):
@@ -131,7 +143,7 @@ def test_methods_with_an_embedding_head_are_also_tracked_with_it(clips):
     assert walk.location_map(torch.rand(3, 1, 16, 16)).shape == (3, walk.params.embed_dim, 8, 8)
     p = PropagationParams(stride=2, clips=4)
     out = propagation_metrics(walk, images[:4], masks[:4], p)
-    assert {"propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_copy"} == set(out)
+    assert {"propagation/j", "propagation/j_embedding", "propagation/j_pixels", "propagation/j_masks", "propagation/j_copy"} == set(out)
     assert 0.0 <= out["propagation/j_embedding"] <= 1.0
     assert "propagation/j_embedding" not in propagation_metrics(tiny_method("arrow_of_time", resolution=16), images[:4], masks[:4], p)
 

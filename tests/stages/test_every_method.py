@@ -75,7 +75,7 @@ def test_run_trains_embeds_and_evaluates(study, dataset, run):
         plots = ("embedding.png",)
     if dataset in VIDEO:  # per-frame probes above; clip probes, label propagation against its baselines, task heads
         method = METHODS.get(run.split("-")[0])
-        assert {"clip_linear/shape", "propagation/j_pixels", "propagation/j_copy", "propagation/j"} <= set(metrics), metrics
+        assert {"clip_linear/shape", "propagation/j_pixels", "propagation/j_copy", "propagation/j_masks", "propagation/j"} <= set(metrics), metrics
         assert ("propagation/j_embedding" in metrics) == hasattr(method, "location_map")
         assert ("task/arrow_of_time" in metrics) == (method.name == "arrow_of_time")
         assert ("task/frame_order" in metrics) == (method.name == "frame_order")
