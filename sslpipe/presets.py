@@ -107,6 +107,13 @@ def _write_table(params_path: Path, cfg) -> bool:
     return True
 
 
+def write_params(path: Path, yaml: YAML, data) -> None:
+    """Write edited params (ruamel round-trip ``data``, comments kept): an old ``study.runs`` moved
+    out, the whole file validated before it is written, then the run table regenerated from it."""
+    _migrate(data)
+    _write_table(path, _write(path, yaml, data))
+
+
 def write_runs(params_path: str | Path = "params.yaml") -> bool:
     """Regenerate the run table (``paths.RUNS_FILE`` beside the params file) from ``study.sweeps``
     (moving an old ``study.runs`` out of params.yaml first); True when a file changed."""
@@ -133,5 +140,4 @@ def apply_preset(name: str, params_path: str | Path = "params.yaml") -> None:
     # dataset sizes apply only to datasets the params file configures
     overlay["data"] = {k: v for k, v in (overlay.get("data") or {}).items() if k in (data.get("data") or {})}
     _merge(data, overlay)
-    _migrate(data)
-    _write_table(path, _write(path, yaml, data))
+    write_params(path, yaml, data)

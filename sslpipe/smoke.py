@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .presets import apply_preset
+from .presets import apply_preset, write_params, yaml_rt
 
 
 def _run(cmd: list[str], cwd: Path, env: dict) -> None:
@@ -60,10 +60,8 @@ def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None) ->
 
     ``seed_datasets``: only the entries of these datasets keep more than their first seed (None: every
     entry), e.g. the baseline's seed spread on dSprites alone."""
-    from .presets import write_runs, yaml_rt
-
-    yaml = yaml_rt()
-    data = yaml.load(params_path.read_text())
+    path, yaml = Path(params_path), yaml_rt()
+    data = yaml.load(path.read_text())
     sweeps = data["study"]["sweeps"]
     for i in reversed(range(len(sweeps)) if methods is not None else ()):
         entry = sweeps[i]
@@ -84,9 +82,7 @@ def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None) ->
         datasets = entry["dataset"] if isinstance(entry["dataset"], list) else [entry["dataset"]]
         if seed_datasets is not None and not set(datasets) <= set(seed_datasets):
             entry["seeds"] = entry["seeds"][:1]
-    with open(params_path, "w") as f:
-        yaml.dump(data, f)
-    write_runs(params_path)
+    write_params(path, yaml, data)
 
 
 def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None, seed_datasets=None) -> dict:

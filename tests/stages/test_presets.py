@@ -1,9 +1,10 @@
 """The ready-made studies end to end at smoke size, through the stage commands in-process.
 
 Each preset is applied with the smoke size, its grid trimmed so the suite stays fast (two seeds of
-random_init and, in the disentanglement study, of beta_vae; fewer grid values; `sslpipe study <name> --size smoke` runs the whole grid through dvc), then every
-run is trained, embedded and evaluated and the report must show the seed spread, the significance
-column, the collapse check or the method x architecture table, and the figures.
+random_init and, in the disentanglement study, of beta_vae; fewer grid values; `sslpipe study
+<name> --size smoke` runs the whole grid through dvc), then every run is trained, embedded and
+evaluated and the report must show the seed spread, the significance column, the collapse check
+or the method x architecture table, and the figures.
 """
 import shutil
 from pathlib import Path
