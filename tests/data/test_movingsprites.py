@@ -1,4 +1,4 @@
-"""Moving sprites / digits: deterministic shards, the dynamics, exact masks, and the reversible control."""
+"""Moving sprites / digits: deterministic shards, the dynamics, exact masks, the reversible control and the textured variant."""
 import hashlib
 
 import numpy as np
@@ -103,7 +103,7 @@ def test_without_irreversible_dynamics_a_clip_and_its_reversal_are_equally_likel
     assert np.median(irr[:, -1]) < 0.7 * np.median(irr[:, 0])
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(color=True, max_objects=3), dict(fade_in=3, max_objects=3)])
+@pytest.mark.parametrize("kw", [dict(), dict(color=True, max_objects=3), dict(fade_in=3, max_objects=3), dict(color=True, texture=0.8, max_objects=3)])
 def test_masks_cover_exactly_the_rendered_pixels_of_each_object(kw):
     src = source(**kw)
     s = src.split("val")
@@ -188,3 +188,41 @@ def test_frame_view_samples_and_renders_frame_factors():
     f = view.sample_factors(6, np.random.default_rng(0))
     assert f.shape == (6, len(info.factor_sizes)) and (f < np.array(info.factor_sizes)).all()
     assert view.render(f).shape == (6, 3, 32, 32)
+
+
+def test_texture_only_shades_the_flat_clips():
+    flat, tex = source(color=True).split("val"), source(color=True, texture=0.8).split("val")
+    assert np.array_equal(flat.arrays["masks"], tex.arrays["masks"]) and np.array_equal(flat.targets, tex.targets)
+    assert np.array_equal(flat.arrays["factors"], tex.arrays["factors"], equal_nan=True)
+    a, b = flat.images.astype(np.int16), tex.images.astype(np.int16)
+    assert (b <= a).all() and (b >= np.floor(0.2 * a) - 1).all()  # shade in [1 - texture, 1]
+    assert (b < a).mean() > 0.5  # stripes cover objects and background
+    assert source("movingsprites_textured").params.texture == 0.8 and source("movingsprites_textured").params.color
+
+
+def test_stripes_move_with_the_object_and_the_background_stays():
+    src = source(color=True, texture=0.8, size=0.25)
+    half, margin = src.geometry()
+    f = np.full((1, 2, 1, 7), np.nan, np.float32)
+    f[0, :, 0] = [0, 1.0, 0.3, 0.5, 0.5, 4, 0]  # a square at the centre, turned
+    f[0, 1, 0, X] += 3 / (src.params.resolution - 2 * margin)  # three pixels to the right
+    frames, masks = src.render_clips(f, np.array([7]), np.ones(2, np.float32))
+    a, b = frames[0, 0].astype(np.int16), frames[0, 1].astype(np.int16)
+    inside = (masks[0, 0] > 0)[:, :-3] & (masks[0, 1] > 0)[:, 3:]
+    assert inside.sum() > 50
+    assert np.abs(b[:, :, 3:] - a[:, :, :-3])[:, inside].max() <= 1  # the object's pattern moved with it
+    assert np.unique(a[:, masks[0, 0] > 0], axis=1).shape[1] > 5  # and it is a pattern, not one colour
+    bg = (masks[0, 0] == 0) & (masks[0, 1] == 0)
+    assert np.array_equal(a[:, bg], b[:, bg]) and np.unique(a[:, bg], axis=1).shape[1] > 5  # static striped background
+
+
+def test_raw_pixels_lose_the_objects_on_textured_clips():
+    """What the textured variant is for: propagating frame 0's masks with raw pixels works on flat colours, not on stripes."""
+    from sslpipe.evaluate.propagation import PropagationParams, pixel_features, propagation_j
+
+    def j(**kw):
+        s = source(color=True, n_test=48, **kw).split("test")
+        return propagation_j(pixel_features(4), s.images, s.arrays["masks"], PropagationParams(), normalize=False)
+
+    flat, textured = j(), j(texture=0.8)
+    assert flat > 0.25 and textured < flat - 0.08, (flat, textured)
