@@ -54,26 +54,39 @@ FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", 
 SMOKE_SEEDS = frozenset({0, 1, 2})
 
 
-def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None) -> None:
+def _keep(sweeps, field: str, allowed) -> None:
+    """Drop the values of ``field`` (a name or a list of names) not in ``allowed`` from every entry, and entries left empty."""
+    for i in reversed(range(len(sweeps))):
+        entry = sweeps[i]
+        if isinstance(entry[field], list):
+            for j in reversed(range(len(entry[field]))):
+                if entry[field][j] not in allowed:
+                    del entry[field][j]
+            if entry[field]:
+                continue
+        elif entry[field] in allowed:
+            continue
+        del sweeps[i]
+
+
+def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None, datasets=None) -> None:
     """Keep only the study's sweep entries (and methods of entries) of ``methods`` (None: all), and of the
     entries' own seed lists only ``seeds`` (None: all), and regenerate the run table (comments kept).
 
     ``seed_datasets``: only the entries of these datasets keep more than their first seed (None: every
-    entry), e.g. the baseline's seed spread on dSprites alone."""
+    entry), e.g. the baseline's seed spread on dSprites alone.  ``datasets``: only these of the study's
+    datasets (None: all)."""
     path, yaml = Path(params_path), yaml_rt()
     data = yaml.load(path.read_text())
     sweeps = data["study"]["sweeps"]
-    for i in reversed(range(len(sweeps)) if methods is not None else ()):
-        entry = sweeps[i]
-        if isinstance(entry["method"], list):
-            for j in reversed(range(len(entry["method"]))):
-                if entry["method"][j] not in methods:
-                    del entry["method"][j]
-            if entry["method"]:
-                continue
-        elif entry["method"] in methods:
-            continue
-        del sweeps[i]
+    if methods is not None:
+        _keep(sweeps, "method", methods)
+    if datasets is not None:
+        _keep(sweeps, "dataset", datasets)
+        listed = data["study"]["datasets"]
+        for i in reversed(range(len(listed))):
+            if listed[i] not in datasets:
+                del listed[i]
     for entry in sweeps:
         if "seeds" not in entry:
             continue
@@ -85,14 +98,14 @@ def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None) ->
     write_params(path, yaml, data)
 
 
-def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None, seed_datasets=None) -> dict:
-    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs, of ``seeds``; see
-    :func:`restrict_runs`), committed to git."""
+def prepare(src: Path, dest: Path, presets=("smoke",), methods=None, seeds=None, seed_datasets=None, datasets=None) -> dict:
+    """A copy of ``src`` with the presets applied in order (and only ``methods``' runs, of ``seeds``, on
+    ``datasets``; see :func:`restrict_runs`), committed to git."""
     scratch_copy(src, dest)
     for preset in presets:
         apply_preset(preset, dest / "params.yaml")
-    if methods is not None or seeds is not None or seed_datasets is not None:
-        restrict_runs(dest / "params.yaml", methods, seeds, seed_datasets)
+    if methods is not None or seeds is not None or seed_datasets is not None or datasets is not None:
+        restrict_runs(dest / "params.yaml", methods, seeds, seed_datasets, datasets)
     env = smoke_env(dest)
     _run(["git", "init", "-q"], dest, env)
     _run(["git", "add", "-A"], dest, env)

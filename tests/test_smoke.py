@@ -40,6 +40,18 @@ def test_restrict_runs_keeps_more_than_one_seed_only_on_the_seed_datasets(tmp_pa
     assert base == sorted([("dsprites", 0), ("dsprites", 1)] + [(d, 0) for d in before.study.datasets if d != "dsprites"])
 
 
+def test_restrict_runs_keeps_only_the_given_datasets(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())
+    before = load(p)
+    keep = set(before.study.datasets) - {"movingsprites_textured", "grammar"}
+    restrict_runs(p, None, datasets=keep)
+    after = load(p)
+    assert list(after.study.datasets) == [d for d in before.study.datasets if d in keep]
+    assert {r.key for r in after.runs()} == {r.key for r in before.runs() if r.dataset in keep}
+    assert "movingsprites-random_init" in {r.key for r in after.runs()}  # an entry listing several datasets keeps the others
+
+
 def test_the_smoke_study_keeps_three_baseline_seeds_per_dataset(tmp_path):
     p = tmp_path / "params.yaml"
     p.write_text((__import__("pathlib").Path(__file__).parents[1] / "params.yaml").read_text())
