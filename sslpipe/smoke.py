@@ -54,19 +54,22 @@ FAMILY_SAMPLE = frozenset({"random_init", "pca", "rotation", "mae", "beta_vae", 
 SMOKE_SEEDS = frozenset({0, 1, 2})
 
 
+def _prune(items: list, keep) -> None:
+    """Delete the items for which ``keep(item)`` is false, in place (a ruamel list keeps its comments and style)."""
+    for i in reversed(range(len(items))):
+        if not keep(items[i]):
+            del items[i]
+
+
 def _keep(sweeps, field: str, allowed) -> None:
     """Drop the values of ``field`` (a name or a list of names) not in ``allowed`` from every entry, and entries left empty."""
-    for i in reversed(range(len(sweeps))):
-        entry = sweeps[i]
+    def kept(entry) -> bool:
         if isinstance(entry[field], list):
-            for j in reversed(range(len(entry[field]))):
-                if entry[field][j] not in allowed:
-                    del entry[field][j]
-            if entry[field]:
-                continue
-        elif entry[field] in allowed:
-            continue
-        del sweeps[i]
+            _prune(entry[field], lambda v: v in allowed)
+            return bool(entry[field])
+        return entry[field] in allowed
+
+    _prune(sweeps, kept)
 
 
 def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None, datasets=None) -> None:
@@ -83,10 +86,7 @@ def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None, da
         _keep(sweeps, "method", methods)
     if datasets is not None:
         _keep(sweeps, "dataset", datasets)
-        listed = data["study"]["datasets"]
-        for i in reversed(range(len(listed))):
-            if listed[i] not in datasets:
-                del listed[i]
+        _prune(data["study"]["datasets"], lambda d: d in datasets)
     for entry in sweeps:
         if "seeds" not in entry:
             continue

@@ -286,13 +286,13 @@ class MovingSprites(DataSource):
             return np.ones(p.frames, np.float32)
         return np.minimum(1.0, (t + 1) / (p.fade_in + 1)).astype(np.float32)
 
-    def _ink(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ink and shade [M, R, R] of single objects with factor rows [M, 7] (shade 1 without ``texture``)."""
+    def _ink(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ink and shade [M, R, R] of single objects with factor rows [M, 7] (shade None without ``texture``)."""
         p = self.params
         r = p.resolution
         half, margin = self.geometry()
         out = np.zeros((len(f), r, r), np.float32)
-        shade = np.ones((len(f), r, r), np.float32)
+        shade = np.ones((len(f), r, r), np.float32) if p.texture else None
         coords = np.arange(r, dtype=np.float32) + 0.5
         for start in range(0, len(f), CHUNK):
             c = f[start:start + CHUNK]
@@ -341,15 +341,18 @@ class MovingSprites(DataSource):
             if not here.any():
                 continue
             ink = np.zeros((n, T, r, r), np.float32)
-            shade = np.ones((n, T, r, r), np.float32)
-            ink[here], shade[here] = self._ink(f[here])
+            ink[here], shaded = self._ink(f[here])
             covered = ink > 0
             a = (ink * alpha[None, :, None, None])[:, :, None]  # [N, T, 1, R, R]
             if p.color:
                 colour = OBJ_RGB[np.where(here, f[..., HUE], 0).astype(np.int64)][..., None, None]  # [N, T, 3, 1, 1]
             else:
                 colour = np.float32(255.0)
-            canvas = np.where(covered[:, :, None], canvas * (1 - a) + colour * shade[:, :, None] * a, canvas)
+            if shaded is not None:  # texture: flat clips skip the [N, T, R, R] shade
+                shade = np.ones((n, T, r, r), np.float32)
+                shade[here] = shaded
+                colour = colour * shade[:, :, None]
+            canvas = np.where(covered[:, :, None], canvas * (1 - a) + colour * a, canvas)
             masks[covered] = o + 1
         return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), masks
 
