@@ -272,7 +272,7 @@ class VideoColorization(SpatialVideoMethod):
 
     @dataclass
     class Params(SpatialParams):
-        steps: int | None = video_steps(300)  # measured: embedding J 0.38 (600 steps: 0.39 for twice the time)
+        steps: int | None = video_steps(900)  # textured clips, backbone J (seeds 0-2): 300 steps 0.18, 600 0.24, 900 0.30 (37-40 s); docs/video.md
         views: ClipViews = field(default_factory=lambda: ClipViews(jitter_p=0.0))
         refs: int = check(3, positive, help="reference frames before the target (the paper: 3).")
         rebalance: float = check(0.5, in_range(0, 1), help="colour-rebalancing lambda (0.5 as Zhang et al. 2016; 1 = no rebalancing).")
