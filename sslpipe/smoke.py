@@ -92,8 +92,8 @@ def restrict_runs(params_path: Path, methods, seeds=None, seed_datasets=None, da
             continue
         if seeds is not None:
             entry["seeds"] = [s for s in entry["seeds"] if s in seeds] or entry["seeds"][:1]
-        datasets = entry["dataset"] if isinstance(entry["dataset"], list) else [entry["dataset"]]
-        if seed_datasets is not None and not set(datasets) <= set(seed_datasets):
+        of = entry["dataset"] if isinstance(entry["dataset"], list) else [entry["dataset"]]
+        if seed_datasets is not None and not set(of) <= set(seed_datasets):
             entry["seeds"] = entry["seeds"][:1]
     write_params(path, yaml, data)
 

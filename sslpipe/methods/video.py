@@ -25,7 +25,7 @@ from .pretext import rebalancing_weights
 
 
 def video_steps(n: int):
-    return check(n, non_negative, help="training steps of this method (overrides train.steps); the default takes at most about 30 CPU-seconds on one thread at 32x32.")
+    return check(n, non_negative, help="training steps of this method (overrides train.steps); each default pretrain takes under 45 s on 2 CPU cores at the default size (measured in docs/video.md).")
 
 
 @dataclass
