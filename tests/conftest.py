@@ -102,7 +102,7 @@ def mlflow_store(tmp_path, monkeypatch):
 def tiny_context(modality: str = "image", channels: int = 1, resolution: int = 32):
     """The smallest context of a modality: a 4-d conv code on images, a 40-word vocabulary on text."""
     from sslpipe.methods.base import MethodContext
-    from sslpipe.methods.language import TextContext
+    from sslpipe.methods.base import TextContext
     from sslpipe.models.backbones import BackboneConfig
 
     make = {"image": lambda: MethodContext(channels, resolution, BackboneConfig(width=8, depth=2, code_dim=4), seed=0),

@@ -75,6 +75,39 @@ class MethodContext:
         return cls(d["channels"], d["resolution"], backbone, d["seed"])
 
 
+@CONTEXTS.register("text")
+@dataclass
+class TextContext:
+    """What a text method may know about its data: the vocabulary's size and training counts."""
+
+    counts: list[int]  # training-split count per word id (id 0 = </s>)
+    unk_id: int | None = None
+    seed: int = 0
+    modality: ClassVar[str] = "text"
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.counts)
+
+    @property
+    def skip_ids(self) -> tuple[int, ...]:
+        """Ids that are not words to embed: ``<unk>`` (``</s>`` is never a word)."""
+        return () if self.unk_id is None else (self.unk_id,)
+
+    @classmethod
+    def from_info(cls, info: dict, seed: int = 0) -> "TextContext":
+        """From a text manifest's ``info``."""
+        return cls(list(info["counts"]), info.get("unk_id"), seed)
+
+    def to_data(self) -> dict:
+        """Plain data for a model file (see :meth:`from_data`)."""
+        return {"counts": [int(c) for c in self.counts], "unk_id": self.unk_id, "seed": self.seed}
+
+    @classmethod
+    def from_data(cls, d: dict) -> "TextContext":
+        return cls([int(c) for c in d["counts"]], d["unk_id"], d["seed"])
+
+
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """:math:`\\theta_k \\leftarrow m\\,\\theta_k + (1 - m)\\,\\theta_q` for every parameter (He et al. 2020, Eq. 2)."""

@@ -1,8 +1,8 @@
 """The untrained baseline every method is compared with."""
 from __future__ import annotations
 
-from .base import METHODS, Method
-from .language import RandomWordsParams, RandomWordTable, TextContext
+from .base import METHODS, Method, TextContext
+from .language import RandomWordsParams, RandomWordTable
 
 
 @METHODS.register("random_init")

@@ -7,7 +7,7 @@ from ..data.text import EOS_ID
 from ..data.textloader import count_examples, first_sentences, load_tokens, text_batches
 from ..evaluate.embeddings import WordEmbeddings
 from ..evaluate.words import embedding_map, mean_by_word, nearest_neighbours
-from ..methods.language import TextContext
+from ..methods.base import TextContext
 from .base import MODALITIES, Modality
 
 #: the neighbour table: the most frequent nouns (or words, without tags) and their nearest words

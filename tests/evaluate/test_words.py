@@ -169,7 +169,7 @@ def test_perplexity_metric_scores_the_test_split_against_the_unigram_model(tmp_p
     from sslpipe.evaluate.base import EvalContext, METRICS
     from sslpipe.evaluate.embeddings import WordEmbeddings
     from sslpipe.methods.base import METHODS
-    from sslpipe.methods.language import TextContext
+    from sslpipe.methods.base import TextContext
 
     src = GrammarCorpus(build(GrammarParams, {"vocab_size": 200, "n_train": 300, "n_val": 10, "n_test": 50, "chunk_tokens": 256}, "g"), 0)
     m = write_shards(src, tmp_path / "g", "grammar", log=lambda *_: None)

@@ -11,7 +11,7 @@ from sslpipe.data.shards import write_shards
 from sslpipe.data.textloader import count_examples, load_tokens, make_examples, text_batches
 from sslpipe.evaluate import words as W
 from sslpipe.methods.base import METHODS
-from sslpipe.methods.language import TextContext
+from sslpipe.methods.base import TextContext
 from sslpipe.train import TrainConfig, fit_gradient
 
 LANGUAGE = ["skipgram", "cbow", "ngram_lm", "masked_lm", "word2vec_gensim"]
