@@ -79,4 +79,4 @@ ui: install
 	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db}" --host 127.0.0.1 --port 5000
 
 clean-outputs:
-	rm -rf data/shards models logs embeddings metrics plots reports .cache/resume
+	rm -rf data/shards models logs embeddings metrics plots reports .cache/resume .cache/code

@@ -26,7 +26,8 @@ def cmd_stage(args):
     mark = lambda name: marks.append((name, time.perf_counter()))  # noqa: E731
     stage = STAGES[args.command]
     opts = {"stop_after": args.stop_after} if getattr(args, "stop_after", None) is not None else {}
-    cfg = _cfg(args)
+    # a stage that reads no parameters and is not tracked (code) does without them: loading them imports torch
+    cfg = _cfg(args) if stage.params or stage.over or stage.tracked else None
     mark("config")
     with StageContext(cfg, stage, **{a: getattr(args, a) for a in stage.args}) as ctx:
         mark("open")

@@ -5,10 +5,18 @@ from pathlib import Path
 
 
 def resolved_stages(root: str = ".") -> list[dict]:
-    """One dict per DVC stage: rule name, cmd, file deps, outs, and the parameter values it reads.
+    """One dict per DVC stage: rule name, cmd, deps, outs and the parameter values it reads.
 
-    A dependency on a directory that holds other stages' outputs (the report's ``metrics``)
-    is expanded to those outputs, because Snakemake links rules by exact paths.
+    Snakemake links rules by exact paths and reruns by file times, so the stages are shaped for it:
+    - a dependency on a directory that holds other stages' outputs (the report's ``metrics``) is
+      expanded to those outputs;
+    - a directory output whose files other stages depend on one by one (the ``code`` stage's
+      fingerprints) is given as those files, flagged ``update``: the stage rewrites a file only
+      when its content changes, so only the stages whose file changed rerun;
+    - a dependency that no stage produces (the ``code`` stage's source directories) is left out:
+      a directory's time changes only when an entry is added or removed (Python adds
+      ``__pycache__`` as it runs), so the Snakefile brings the fingerprints up to date itself
+      before it builds the graph (``sources`` names them).
     """
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
@@ -16,9 +24,10 @@ def resolved_stages(root: str = ".") -> list[dict]:
     with Repo(root) as repo:
         stages = [s for s in repo.index.stages if getattr(s, "cmd", None)]
         all_outs = [(str(o.def_path), s.addressing) for s in stages for o in s.outs]
+        file_deps = {str(d.def_path) for s in stages for d in s.deps if not isinstance(d, ParamsDependency)}
         out = []
         for s in stages:
-            deps, params = [], {}
+            deps, params, sources = [], {}, []
             for d in s.deps:
                 if isinstance(d, ParamsDependency):
                     values = d.read_params()
@@ -26,16 +35,27 @@ def resolved_stages(root: str = ".") -> list[dict]:
                         params[key] = values.get(key)
                     continue
                 p = str(d.def_path)
+                produced = any(o == p or Path(p).is_relative_to(o) for o, _ in all_outs)
                 inner = [o for o, owner in all_outs if o != p and Path(o).is_relative_to(p) and owner != s.addressing]
+                if not produced and not inner:
+                    sources.append(p)
+                    continue
                 deps.extend(inner if inner else [p])
-            outs = [str(o.def_path) for o in s.outs]
+            outs, is_dir, update = [], [], []
+            for o in (str(o.def_path) for o in s.outs):
+                read = sorted(d for d in file_deps if d != o and Path(d).is_relative_to(o))
+                outs += read or [o]
+                is_dir += [False] * len(read) if read else [not Path(o).suffix]
+                update += [bool(read)] * max(len(read), 1)
             out.append({
                 "name": s.addressing,
                 "rule": s.addressing.replace("@", "__").replace("-", "_"),
                 "cmd": s.cmd,
                 "deps": deps,
                 "outs": outs,
-                "out_is_dir": [not Path(o).suffix for o in outs],
+                "out_is_dir": is_dir,
+                "update": update,
                 "params": params,
+                "sources": sources,
             })
     return out

@@ -50,6 +50,19 @@ def plots_dir(dataset: str, run: str) -> Path:
 
 REPORTS = Path("reports")
 
+#: the code fingerprints (the ``code`` stage's output): what DVC and Snakemake check for code changes
+CODE_DIR = Path(".cache/code")
+
+
+def code_fingerprint(stage: str) -> Path:
+    """The fingerprint of the code a stage declares (its method modules aside)."""
+    return CODE_DIR / f"{stage}.txt"
+
+
+def method_fingerprint(method: str) -> Path:
+    """The fingerprint of a method's own modules."""
+    return CODE_DIR / "method" / f"{method}.txt"
+
 
 # --- run names: <method>[-<overrides>][-s<seed>] -----------------------------------------------
 def value_label(v: Any) -> str:

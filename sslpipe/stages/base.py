@@ -56,6 +56,8 @@ class Stage:
     run: Callable[..., None] = field(compare=False, repr=False, default=None)
     #: the stage trains the encoder: its parameters (method, backbone, training) define the encoder's MLflow row
     trains: bool = False
+    #: the stage is an MLflow run (every stage but ``code``, which computes no result)
+    tracked: bool = True
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -179,6 +181,8 @@ class StageContext:
         check_output_paths(*(p for d, p in outs if not d), dirs=tuple(p for d, p in outs if d))
         self._lock = stage_lock(self.stage.name, "-".join(self.item.values()))
         self._lock.__enter__()  # a second writer of the same outputs fails here, naming this process
+        if not self.stage.tracked:
+            return self
         try:
             with unrecorded():
                 experiment = self.cfg.study.name
@@ -202,7 +206,8 @@ class StageContext:
 
     def __exit__(self, *exc) -> None:
         try:
-            self._tracked.__exit__(*exc)
+            if self._tracked is not None:
+                self._tracked.__exit__(*exc)
         finally:
             self._lock.__exit__(*exc)
 

@@ -15,12 +15,14 @@ import yaml
 
 from ..core.paths import RUNS_FILE
 from .base import Stage, is_run_key
+from .code import NAME as CODE, fingerprint_deps
 
 HEADER = """\
 # The study graph, generated from the stage declarations in sslpipe/stages/*.py by
 # `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
 # Every stage is one `sslpipe` command; datasets come from params.yaml (study.datasets), runs from
 # workflow/runs.json (generated from study.sweeps in params.yaml by `sslpipe runs --write`).
+# Stages depend on their code through the fingerprints the `code` stage writes to .cache/code/.
 # workflow/Snakefile derives its rules from this file.
 """
 
@@ -35,14 +37,17 @@ def dvc_stage(stage: Stage) -> dict:
     item = _ITEM[stage.over]
     fill = lambda s: stage.fill(s, **item)  # noqa: E731
     body: dict = {"cmd": fill(stage.cmd)}
-    deps = [fill(d) for d in stage.deps] + list(stage.code)
+    code = list(stage.code) if stage.name == CODE else fingerprint_deps(stage, item.get("method", ""))
+    deps = [fill(d) for d in stage.deps] + code
     if deps:
         body["deps"] = deps
     keys = [fill(p) for p in stage.params]
     # a run's entry comes from the generated run table: DVC reads that small JSON file for it, and
     # params.yaml (parsed once per stage by DVC) stays free of the table
     runs = [k for k in keys if is_run_key(k)]
-    body["params"] = ([{RUNS_FILE: runs}] if runs else []) + [k for k in keys if not is_run_key(k)]
+    params = ([{RUNS_FILE: runs}] if runs else []) + [k for k in keys if not is_run_key(k)]
+    if params:
+        body["params"] = params
     for kind in ("outs", "plots", "metrics"):
         # persist: DVC leaves the old outputs in place until the stage replaces them (every output is
         # written atomically), so a stage that refuses bad params deletes nothing

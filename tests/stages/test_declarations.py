@@ -159,7 +159,7 @@ def study(tmp_path_factory):
         from sslpipe.tracking import init_store
 
         init_store(RAW["study"]["name"])
-        jobs = [("shard", {"dataset": d}) for d in STUDY["datasets"]]
+        jobs = [("code", {})] + [("shard", {"dataset": d}) for d in STUDY["datasets"]]
         for stage in ("pretrain", "embed", "evaluate"):
             jobs += [(stage, {"dataset": r["dataset"], "run": r["name"]}) for r in RUNS.values()]
         jobs.append(("report", {}))
@@ -246,3 +246,25 @@ def test_every_stage_declares_the_code_it_runs(study):
     for (name, item_key), (stage, item, *_, files) in study.items():
         undeclared = sorted(f for f in files if not _under(f, list(stage.code) + list(RUNNER)))
         assert not undeclared, f"{name}{item_key} runs code it does not declare: {undeclared}"
+
+
+def test_every_run_runs_only_the_code_its_fingerprints_cover(study):
+    """The fingerprints a run's stage depends on (its stage's and its method's, stages/code.py) cover
+    every module it ran, so an edit of another method's module can leave it alone."""
+    from sslpipe.core import paths
+    from sslpipe.stages.code import code_sets, fingerprint_deps
+
+    sets = code_sets(STAGES.values())
+    root = package_root().parent
+    method_runs = 0
+    for (name, item_key), (stage, item, *_, files) in study.items():
+        if name == "code":
+            continue
+        covered = {str(f.relative_to(root)) for dep in fingerprint_deps(stage, item.get("method", "")) for f in sets[Path(dep)]}
+        outside = sorted(f for f in files if f not in covered and not _under(f, list(RUNNER)))
+        assert not outside, f"{name}{item_key} runs code outside its fingerprints: {outside}"
+        method_runs += paths.method_fingerprint(item.get("method", "")).as_posix() in fingerprint_deps(stage, item.get("method", ""))
+    assert method_runs == 3 * len(RUNS)  # pretrain, embed and evaluate of every run depend on their method's
+    # the study's fingerprints are what the code stage wrote
+    for path, files in sets.items():
+        assert (STUDY_DIR["path"] / path).read_text().count("\n") == len(files) + 2, path

@@ -9,6 +9,7 @@ import pytest
 
 from sslpipe.config import load
 from sslpipe.stages import STAGES
+from sslpipe.stages.code import fingerprint_deps
 from sslpipe.stages.graph import is_current
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def test_dvc_yaml_is_generated_from_the_declarations():
 
 def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_stages):
     cfg = load(ROOT / "params.yaml")
-    items = {"shard": [{"dataset": d} for d in cfg.study.datasets], "report": [{}]}
+    items = {"code": [{}], "shard": [{"dataset": d} for d in cfg.study.datasets], "report": [{}]}
     items |= {s: [r.item for r in cfg.runs()] for s in ("pretrain", "embed", "evaluate")}
     expected = {}
     for name, stage in STAGES.items():
@@ -39,8 +40,26 @@ def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_st
         s = dvc_stages[key]
         assert s["cmd"] == stage.fill(stage.cmd, **item)
         assert list(s["params"]) == stage.param_keys(**item)
-        assert set(s["outs"]) == set(stage.out_paths(**item))
+        # the code stage's output directory reaches Snakemake as the fingerprint files the other stages read
+        declared = stage.out_paths(**item)
+        assert {next(d for d in declared if o == d or o.startswith(d + "/")) for o in s["outs"]} == set(declared)
+        assert all(u == (o not in declared) for o, u in zip(s["outs"], s["update"]))
         assert set(stage.dep_paths(**item)) <= set(s["deps"]) | {"metrics"}
+        if stage.name == "code":  # the only stage that depends on the source itself
+            assert s["sources"] == list(stage.code) and not s["deps"]
+        else:
+            assert not s["sources"] and set(fingerprint_deps(stage, item.get("method", ""))) <= set(s["deps"])
+
+
+def test_a_stage_depends_on_its_code_only_through_its_fingerprints(dvc_stages):
+    """No stage but code depends on the package's source, and every fingerprint a stage reads is the code stage's."""
+    code_outs = set(dvc_stages["code"]["outs"])
+    for name, s in dvc_stages.items():
+        if name != "code":
+            assert not any(d.startswith("sslpipe") for d in s["deps"]), name
+            assert {d for d in s["deps"] if d.startswith(".cache/code/")} <= code_outs, name
+    pretrain = dvc_stages["pretrain@dsprites-simclr"]
+    assert {".cache/code/pretrain.txt", ".cache/code/method/simclr.txt"} <= set(pretrain["deps"])
 
 
 def _dvc_edges():
@@ -60,7 +79,8 @@ def _snakemake_jobs():
         m = re.match(r"(?:local)?rule (\w+):", block)
         if not m or m.group(1) == "all":
             continue
-        field = lambda k: [x.strip() for x in re.search(rf"    {k}: (.*)", block).group(1).split(",")] if f"    {k}:" in block else []  # noqa: E731
+        # a path is printed with its flags, e.g. "x.txt (update)"
+        field = lambda k: [re.sub(r" \(\w+\)$", "", x.strip()) for x in re.search(rf"    {k}: (.*)", block).group(1).split(",")] if f"    {k}:" in block else []  # noqa: E731
         cmd = re.search(r"Shell command: (.*)", block)
         jobs[m.group(1)] = {"input": set(field("input")), "output": set(field("output")), "cmd": cmd.group(1).strip() if cmd else None}
     return jobs
