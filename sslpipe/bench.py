@@ -257,8 +257,8 @@ def _median_wall(cmd: list[str], repeats: int, env: dict | None = None) -> tuple
 
 
 def stage_cost(dataset: str, run_name: str, repeats: int, mode: str | None = None) -> dict:
-    """Whole-process wall time of ``sslpipe embed <dataset> <run>`` (median of ``repeats``) and
-    its phases: start-up (interpreter, CLI), config (imports and params.yaml), open (run
+    """Whole-process wall time of ``sslpipe pretrain <dataset> <run>`` of an untrained run (random_init:
+    nearly no work; median of ``repeats``) and its phases: start-up (interpreter, CLI), config (imports and params.yaml), open (run
     check, tracked run), work, close; fixed cost = wall - work.  ``mode``: the tracking mode
     (``SSLPIPE_TRACKING``; default: this environment's)."""
     from .core.io import read_json
@@ -270,13 +270,13 @@ def stage_cost(dataset: str, run_name: str, repeats: int, mode: str | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, **{TIMES_ENV: str(Path(tmp) / "times.json"), MODE_ENV: mode})
         for _ in range(repeats):
-            _, (wall,) = _median_wall([sys.executable, "-m", "sslpipe", "embed", dataset, run_name], 1, env)
+            _, (wall,) = _median_wall([sys.executable, "-m", "sslpipe", "pretrain", dataset, run_name], 1, env)
             phases = read_json(Path(tmp) / "times.json")
             rows.append({"wall": wall, "startup": wall - sum(phases.values()), **phases})
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     med["fixed"] = statistics.median(r["wall"] - r["work"] for r in rows)
     med["tracking"] = statistics.median(r["open"] + r["close"] for r in rows)
-    return {"stage": f"embed {dataset} {run_name}", "tracking": mode, "repeats": repeats, "median": med, "runs": rows}
+    return {"stage": f"pretrain {dataset} {run_name}", "tracking": mode, "repeats": repeats, "median": med, "runs": rows}
 
 
 def _dvc() -> str:

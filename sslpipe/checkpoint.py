@@ -66,7 +66,7 @@ def encode_images(method: Method, images, device: torch.device | str = "cpu", ba
 class ImageEncoder(torch.nn.Module):
     """A trained method's encoder as a plain module: images [N, C, R, R] in, codes [N, D] out.
 
-    uint8 images are scaled to [0, 1] as the embed stage does; float images are taken as
+    uint8 images are scaled to [0, 1] as the evaluate stage does when it embeds; float images are taken as
     already in [0, 1].  This is what sslpipe logs as an MLflow Model: it pickles as the
     method's model-file content (tensors and plain data) and is rebuilt by
     :func:`encoder_from_data` on load, so a new process needs ``sslpipe`` importable and

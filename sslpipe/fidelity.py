@@ -29,7 +29,7 @@ from .evaluate.config import EvaluateConfig
 from .evaluate.uncertainty import is_uncertainty_key
 
 MIN_SPEARMAN, MAX_MAD = 0.9, 0.03
-PAIRS = 1000  # test images whose two standard augmentations give the alignment/uniformity pairs (as the embed stage)
+PAIRS = 1000  # test images whose two standard augmentations give the alignment/uniformity pairs (as the evaluate stage)
 #: reported keys that are diagnostics rather than scores (not held to the tolerances)
 DIAGNOSTICS = ("factorvae/active_dims", "betavae/train", "factorvae/train")
 
@@ -89,7 +89,7 @@ class Encoders:
         return self._data[dataset]
 
     def embeddings(self, dataset: str, method, n_train: int, n_test: int):
-        """Embeddings of the first ``n_train`` / ``n_test`` split images, with the embed stage's augmented pairs."""
+        """Embeddings of the first ``n_train`` / ``n_test`` split images, with the evaluate stage's augmented pairs."""
         import torch
 
         from .augment import standard_views

@@ -80,14 +80,14 @@ def test_stage_phase_times_and_stage_breakdown(toy_project, monkeypatch):
 
     times = toy_project / "times.json"
     monkeypatch.setenv(TIMES_ENV, str(times))
-    for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"], ["embed", "toy", "random_init"]):
+    for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"]):
         assert main(cmd) == 0, cmd
     phases = json.loads(times.read_text())
     assert list(phases) == ["config", "open", "work", "close"] and all(v >= 0 for v in phases.values())
-    assert main(["embed", "toy", "random_init"]) == 0  # a second execution: only the latest counts
+    assert main(["pretrain", "toy", "random_init"]) == 0  # a second execution: only the latest counts
     assert main(["evaluate", "toy", "random_init"]) == 0
     kinds = bench.stage_breakdown("toy-bench")
-    assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "embed": 1, "evaluate": 1}
+    assert {k: v["runs"] for k, v in kinds.items()} == {"shard": 1, "pretrain": 1, "evaluate": 1}
     assert all(v["seconds"] >= v["median"] > 0 for v in kinds.values())
     # the evaluate stage's time per metric, slowest first, every metric that ran, within the stage's time
     per_metric = kinds["evaluate"]["metrics"]
@@ -110,7 +110,7 @@ def test_stage_cost_runs_the_stage_in_the_tracking_mode_asked_for(monkeypatch):
 
     monkeypatch.setattr(bench, "_median_wall", fake_wall)
     cost = bench.stage_cost("toy", "random_init", 2, mode="live")
-    assert seen == [(["embed", "toy", "random_init"], "live")] * 2
+    assert seen == [(["pretrain", "toy", "random_init"], "live")] * 2
     assert cost["tracking"] == "live" and cost["median"]["fixed"] == 1.5 and cost["median"]["tracking"] == 0.5
     assert cost["median"]["startup"] == pytest.approx(0.5)
 

@@ -108,7 +108,7 @@ IMAGE_METHODS = [m for m in METHODS.names() if METHODS.get(m).modality in ("imag
 
 def test_every_image_encoder_round_trips_as_an_mlflow_model(tmp_path):
     """What pretrain logs for users: the pytorch flavour pickles an ImageEncoder as the model file's
-    plain data and rebuilds it on load, giving the codes the embed stage computes (uint8 and float input)."""
+    plain data and rebuilds it on load, giving the codes the evaluate stage computes (uint8 and float input)."""
     import mlflow.pytorch
 
     from sslpipe.checkpoint import ImageEncoder, encode_images

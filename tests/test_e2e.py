@@ -115,7 +115,7 @@ def test_every_stage_is_an_mlflow_run_with_params_and_metrics(dvc_study):
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
     names = set(runs["tags.mlflow.runName"])
     expected = {f"shard/{d}/-" for d in cfg.study.datasets} | {"report/-/-"}
-    expected |= {f"{st}/{r.dataset}/{r.name}" for r in cfg.runs() for st in ("pretrain", "embed", "evaluate")}
+    expected |= {f"{st}/{r.dataset}/{r.name}" for r in cfg.runs() for st in ("pretrain", "evaluate")}
     assert expected <= names
     for _, r in runs.iterrows():
         assert r["status"] == "FINISHED"
@@ -150,13 +150,13 @@ def test_changing_a_simclr_parameter_reruns_only_simclr_and_the_report(dvc_study
         assert ran and all("simclr" in s or s == "report" for s in ran), ran
 
 
-def test_changing_train_threads_reruns_pretrain_embed_and_evaluate_but_not_shards(dvc_study):
+def test_changing_train_threads_reruns_pretrain_and_evaluate_but_not_shards(dvc_study):
     """The thread count changes float reductions: every stage that computes with it is stale after a change."""
     dest, env = dvc_study
     runs = [f"{r.dataset}-{r.method}" for r in load(dest / "params.yaml").runs()]
     with edited_params(dest, lambda raw: raw["train"].update(threads=2 if raw["train"]["threads"] != 2 else 1)):
         changed = set(json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout))
-        assert {f"{st}@{r}" for r in runs for st in ("pretrain", "embed", "evaluate")} <= changed, changed
+        assert {f"{st}@{r}" for r in runs for st in ("pretrain", "evaluate")} <= changed, changed
         assert not any(s.startswith("shard@") for s in changed), changed
 
 

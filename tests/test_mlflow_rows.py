@@ -22,7 +22,7 @@ from tests.conftest import python_env
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("random_init", "beta_vae")
-STAGES = ("pretrain", "embed", "evaluate")
+STAGES = ("pretrain", "evaluate")
 
 
 def smoke_params(dest: Path) -> None:

@@ -1,6 +1,6 @@
 """Process runtime shared by every stage: seeding, thread limits, device choice.
 
-Here rather than in the training loop so that embed, evaluate and bench get them without
+Here rather than in the training loop so that evaluate and bench get them without
 importing it.
 """
 from __future__ import annotations

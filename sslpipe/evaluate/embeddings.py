@@ -1,4 +1,4 @@
-"""The embed stage's output: representations of held-out images with their targets, or of words and tokens.
+"""The evaluate stage's embeddings: representations of held-out images with their targets, or of words and tokens.
 
 Stored as one ``.npz`` per encoder (``embeddings/<dataset>/<method>.npz``); a text encoder's
 file (:class:`WordEmbeddings`) names its modality, and :func:`load_embeddings` reads either.
@@ -112,12 +112,12 @@ def _save(emb, path: str | Path) -> None:
 
 
 def _where(path: Path) -> str:
-    return f"embed@{path.parent.name}-{path.stem}"
+    return f"evaluate@{path.parent.name}-{path.stem}"
 
 
 def _read(path: Path) -> dict:
     if not path.exists():
-        raise DataError(f"missing embeddings {path}. Fix: run its embed stage (`dvc repro {_where(path)}`).")
+        raise DataError(f"missing embeddings {path}. Fix: run its evaluate stage (`dvc repro {_where(path)}`).")
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}

@@ -8,7 +8,7 @@ from ..core.registry import Registry
 
 
 class Modality:
-    """One kind of data through pretrain, embed and evaluate."""
+    """One kind of data through pretrain and evaluate (embedding, metrics)."""
 
     name: ClassVar[str]
     #: what the trainer's rate counts (the MLflow key ``train/<examples>_per_s``)

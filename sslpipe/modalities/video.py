@@ -2,7 +2,7 @@
 
 Video methods (``Method.modality == "video"``) train on clips; image methods train on the
 frame stream of the same shards, so every video method has image-method neighbours.  The
-representation is always the per-frame encoder: embed stores per-frame codes with the
+representation is always the per-frame encoder: the evaluate stage embeds per-frame codes with the
 per-frame factors and the clip labels (:class:`ClipEmbeddings`), the image metrics read the
 frames and the video metrics (clip probes, label propagation, task heads) the clips.
 """
@@ -43,7 +43,7 @@ class Video(Images):
         return to_device(frames_of(clips)[:method.fit_samples], device)
 
     def encoder_model(self, method, shard_dir, manifest):
-        """The per-frame encoder (what embed encodes), with test frames as its input example."""
+        """The per-frame encoder (what the evaluate stage encodes), with test frames as its input example."""
         clips = load_arrays(shard_dir, manifest, "test", ["images"], limit=-(-EXAMPLE_IMAGES // manifest["frames"]))["images"]
         return ImageEncoder(method), np.ascontiguousarray(frames_of(clips)[:EXAMPLE_IMAGES])
 

@@ -5,7 +5,7 @@ stage comes first: it fingerprints the code the others declare (``stages/code.py
 """
 from __future__ import annotations
 
-from . import code, embed, evaluate, pretrain, report, shard
+from . import code, evaluate, pretrain, report, shard
 
-_WORK = [m.STAGE for m in (shard, pretrain, embed, evaluate, report)]
+_WORK = [m.STAGE for m in (shard, pretrain, evaluate, report)]
 STAGES = {s.name: s for s in [code.declare(_WORK), *_WORK]}

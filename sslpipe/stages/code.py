@@ -6,7 +6,7 @@ sha256, and a stage over runs also depends on ``.cache/code/method/<method>.txt`
 of its method.  This stage depends on the source directories themselves and rewrites a
 fingerprint only when its content changes, so an edit reruns exactly the stages whose
 fingerprint it changes: editing ``sslpipe/methods/generative.py`` reruns the VAE family's
-pretrain, embed and evaluate stages, not every run of the study (each stage depended on all of
+pretrain and evaluate stages, not every run of the study (each stage depended on all of
 ``sslpipe/methods`` before).
 
 Why a stage of its own: DVC records every dependency of every stage in dvc.lock, and after

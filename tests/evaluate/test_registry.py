@@ -41,7 +41,7 @@ def test_a_registered_metric_reaches_metrics_summary_and_mlflow(code_norm, tmp_p
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"], ["embed", "toy", "random_init"],
+        for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"],
                     ["evaluate", "toy", "random_init"], ["report"]):
             assert main(cmd) == 0, cmd
     finally:

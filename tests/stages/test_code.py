@@ -51,7 +51,7 @@ def test_the_fingerprints_split_each_stages_declared_code_into_its_own_and_its_m
             continue
         declared = set(source_files(*stage.code))
         own = sets[paths.code_fingerprint(stage.name)]
-        if stage.over == "runs":  # pretrain, embed, evaluate: the stage's code but the methods' modules
+        if stage.over == "runs":  # pretrain, evaluate: the stage's code but the methods' modules
             assert own | method_files == declared and not own & method_files, stage.name
         else:
             assert own == declared, stage.name
@@ -82,7 +82,7 @@ def test_an_edited_method_module_rewrites_exactly_its_methods_fingerprints(packa
     assert all(p.stat().st_mtime_ns == t for p, t in times.items() if p not in written)
     with open(package_copy / "losses/vae.py", "a") as f:  # shared code: every stage over runs that declares it
         f.write("\n# an edit\n")
-    assert {p.stem for p in write_fingerprints(stages, package_copy)} == {"pretrain", "embed", "evaluate"}
+    assert {p.stem for p in write_fingerprints(stages, package_copy)} == {"pretrain", "evaluate"}
 
 
 def test_a_removed_methods_fingerprint_goes_with_it(package_copy):
@@ -150,7 +150,7 @@ def _snakemake_jobs(dest: Path) -> set[str]:
 
 
 def _rules(keys) -> set[str]:
-    return {f"{st}__{k}".replace("-", "_") for k in keys for st in ("pretrain", "embed", "evaluate")}
+    return {f"{st}__{k}".replace("-", "_") for k in keys for st in ("pretrain", "evaluate")}
 
 
 @pytest.mark.slow
@@ -165,10 +165,10 @@ def test_an_edit_of_a_method_module_reruns_exactly_its_runs(built):
         # Snakemake remakes them before it plans (the Snakefile runs the code stage): the VAE runs and the report
         assert _snakemake_jobs(built) == _rules(GENERATIVE) | {"report"}
         changed = set(json.loads(_sh(["dvc", "status", "--json"], built)))
-        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "embed", "evaluate")} | {"code"}
+        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")} | {"code"}
         _sh(["dvc", "commit", "-f", "-q", "code"], built)
         changed = set(json.loads(_sh(["dvc", "status", "--json"], built)))
-        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "embed", "evaluate")}
+        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")}
     finally:
         generative.write_text(original)
         _sh([sys.executable, "-m", "sslpipe", "code"], built)

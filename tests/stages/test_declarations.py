@@ -160,7 +160,7 @@ def study(tmp_path_factory):
 
         init_store(RAW["study"]["name"])
         jobs = [("code", {})] + [("shard", {"dataset": d}) for d in STUDY["datasets"]]
-        for stage in ("pretrain", "embed", "evaluate"):
+        for stage in ("pretrain", "evaluate"):
             jobs += [(stage, {"dataset": r["dataset"], "run": r["name"]}) for r in RUNS.values()]
         jobs.append(("report", {}))
         for name, item in jobs:
@@ -264,7 +264,7 @@ def test_every_run_runs_only_the_code_its_fingerprints_cover(study):
         outside = sorted(f for f in files if f not in covered and not _under(f, list(RUNNER)))
         assert not outside, f"{name}{item_key} runs code outside its fingerprints: {outside}"
         method_runs += paths.method_fingerprint(item.get("method", "")).as_posix() in fingerprint_deps(stage, item.get("method", ""))
-    assert method_runs == 3 * len(RUNS)  # pretrain, embed and evaluate of every run depend on their method's
+    assert method_runs == 2 * len(RUNS)  # pretrain and evaluate of every run depend on their method's
     # the study's fingerprints are what the code stage wrote
     for path, files in sets.items():
         assert (STUDY_DIR["path"] / path).read_text().count("\n") == len(files) + 2, path

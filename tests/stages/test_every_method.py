@@ -2,7 +2,7 @@
 
 The dvc and snakemake runners are driven end to end in tests/test_e2e.py on a few methods;
 here each run of the committed params.yaml (every method, random_init with seeds 0 and 1) goes through the same
-``sslpipe shard / pretrain / embed / evaluate / report`` commands the runners call, so every
+``sslpipe shard / pretrain / evaluate / report`` commands the runners call, so every
 registered method is trained, embedded, evaluated and reported while the imports are paid
 once (a subprocess per stage costs ~6 s of imports, tens of minutes over the whole study).
 """
@@ -59,7 +59,7 @@ def test_the_default_study_holds_every_registered_method():
 
 @pytest.mark.parametrize("dataset,run", RUNS, ids=[f"{d}-{r}" for d, r in RUNS])
 def test_run_trains_embeds_and_evaluates(study, dataset, run):
-    for stage in ("pretrain", "embed", "evaluate"):
+    for stage in ("pretrain", "evaluate"):
         assert main([stage, dataset, run]) == 0, f"{stage} {dataset} {run} failed"
     assert paths.model_file(dataset, run).exists() and paths.embedding_file(dataset, run).exists()
     metrics = json.loads(paths.metrics_file(dataset, run).read_text())["metrics"]
@@ -98,4 +98,4 @@ def test_report_lists_every_run_and_mlflow_has_every_stage(study):
     mlflow.set_tracking_uri(f"sqlite:///{dest / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=[cfg.study.name])
     finished = set(runs.loc[runs["status"] == "FINISHED", "tags.mlflow.runName"])
-    assert {f"{s}/{d}/{r}" for d, r in RUNS for s in ("pretrain", "embed", "evaluate")} <= finished
+    assert {f"{s}/{d}/{r}" for d, r in RUNS for s in ("pretrain", "evaluate")} <= finished

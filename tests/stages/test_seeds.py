@@ -28,7 +28,7 @@ RAW = {
 
 
 def _run(name: str) -> tuple[dict, dict]:
-    for stage in ("pretrain", "embed", "evaluate"):
+    for stage in ("pretrain", "evaluate"):
         assert main([stage, "toy", name]) == 0
     state = torch.load(f"models/toy/{name}/model.pt", weights_only=False)["state_dict"]
     return state, json.loads(Path(f"metrics/toy/{name}.json").read_text())

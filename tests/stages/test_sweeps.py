@@ -158,7 +158,7 @@ def grid_study(tmp_path_factory):
 def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     dest = grid_study
     names = {s["name"] for s in _stages(dest)}
-    expected = {"code", "shard@dsprites", "report"} | {f"{st}@{k}" for k in EXPECTED for st in ("pretrain", "embed", "evaluate")}
+    expected = {"code", "shard@dsprites", "report"} | {f"{st}@{k}" for k in EXPECTED for st in ("pretrain", "evaluate")}
     assert names == expected
     out = _sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n", "--forceall"], dest)
     rules = {m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M)} - {"all"}
@@ -179,9 +179,9 @@ def test_changing_one_value_of_a_sweep_reruns_only_its_runs_and_the_report(grid_
     grid["sweeps"][1]["beta"] = [1, 8]  # beta 4 -> 8: its two seeds change, nothing else
     _set_grid(dest, grid)
     changed = set(json.loads(_sh(["dvc", "status", "--json"], dest)))
-    new = {f"{st}@dsprites-beta_vae-beta8{s}" for st in ("pretrain", "embed", "evaluate") for s in ("", "-s1")}
+    new = {f"{st}@dsprites-beta_vae-beta8{s}" for st in ("pretrain", "evaluate") for s in ("", "-s1")}
     assert changed == new | {"report"}
-    # a dry run stops at the new runs' embed stages (their models do not exist in a dry run): -k goes on
+    # a dry run stops at the new runs' evaluate stages (their models do not exist in a dry run): -k goes on
     dry = subprocess.run(["dvc", "repro", "--dry", "-k"], cwd=dest, env=_env(dest), capture_output=True, text=True)
     out = dry.stdout + dry.stderr
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}

@@ -16,7 +16,7 @@ def test_a_corrupted_test_shard_stops_evaluate_with_its_name(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"], ["embed", "toy", "random_init"]):
+        for cmd in (["init-tracking"], ["shard", "toy"], ["pretrain", "toy", "random_init"]):
             assert main(cmd) == 0, cmd
         shard = sorted((tmp_path / "data/shards/toy").glob("test-*.tar"))[0]
         data = bytearray(shard.read_bytes())
