@@ -1,4 +1,4 @@
-"""The embed stage's file: a missing or damaged one is a one-line error with the stage to rerun."""
+"""The evaluate stage's embeddings file: a missing or damaged one is a one-line error with the stage to rerun."""
 import numpy as np
 import pytest
 
@@ -24,7 +24,7 @@ def test_a_missing_embeddings_file_names_the_stage_to_run(tmp_path):
     with pytest.raises(DataError) as e:
         Embeddings.load(path)
     msg = str(e.value)
-    assert "\n" not in msg and str(path) in msg and "Fix: " in msg and "dvc repro embed@dsprites-simclr" in msg
+    assert "\n" not in msg and str(path) in msg and "Fix: " in msg and "dvc repro evaluate@dsprites-simclr" in msg
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "incomplete"])
@@ -40,7 +40,7 @@ def test_a_damaged_embeddings_file_names_the_stage_to_rerun(tmp_path, damage):
     with pytest.raises(DataError) as e:
         Embeddings.load(path)
     msg = str(e.value)
-    assert "\n" not in msg and str(path) in msg and "dvc repro -f embed@dsprites-simclr" in msg
+    assert "\n" not in msg and str(path) in msg and "dvc repro -f evaluate@dsprites-simclr" in msg
 
 
 def test_word_embeddings_round_trip_and_either_kind_loads_by_its_file(tmp_path):
