@@ -48,6 +48,31 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: a timed figure is the median of BLOCKS blocks of calls, each at least BLOCK_SECONDS long, after
+#: WARMUP calls: a handful of 10-50 ms calls varied by 2-6x between runs of `sslpipe bench`
+BLOCKS, BLOCK_SECONDS, WARMUP = 5, 0.3, 3
+#: images through the per-sample views in their steady state (the given images repeated)
+PER_SAMPLE_IMAGES = 8192
+
+
+def _block_rate(call, n_images: int, device) -> float:
+    """Images per second of ``call()`` (``n_images`` each): the median over timing blocks (see BLOCKS)."""
+    for _ in range(WARMUP):
+        call()
+    rates = []
+    for _ in range(BLOCKS):
+        _sync(device)
+        t0, calls = time.perf_counter(), 0
+        while True:
+            call()
+            calls += 1
+            _sync(device)
+            if time.perf_counter() - t0 >= BLOCK_SECONDS:
+                break
+        rates.append(_rate(calls * n_images, time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
 def read_rate(shard_dir, manifest) -> float:
     from .data.loader import iter_chunks
     from .data.shards import shard_urls
@@ -97,22 +122,17 @@ def loop_rate(method, cfg, batches, device, steps: int, prefetch: bool | None = 
     return result.images_per_s, result.data_wait_fraction, result.first_batch_seconds
 
 
-def view_rate(method, x, repeats: int = 5) -> float | None:
+def view_rate(method, x) -> float | None:
     """Images per second through the method's batched views (both views of each image); None: it has none."""
     import torch
 
     with torch.no_grad():
         if method.views(x) is None:
             return None
-        _sync(x.device)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            method.views(x)
-        _sync(x.device)
-    return _rate(repeats * x.shape[0], time.perf_counter() - t0)
+        return _block_rate(lambda: method.views(x), x.shape[0], x.device)
 
 
-def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device, repeats: int = 10) -> float:
+def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device) -> float:
     """Images per second (two views each, made as the methods make them: one batched call) of a
     method's view pipeline on random images of ``resolution`` px."""
     import torch
@@ -123,22 +143,22 @@ def views_at(views_cfg, channels: int, resolution: int, batch_size: int, device,
     views = build_views(views_cfg, channels, resolution).to(device)
     x = to_device(np.random.default_rng(0).integers(0, 256, size=(batch_size, channels, resolution, resolution), dtype=np.uint8), device)
     with torch.no_grad():
-        view_pair(views, x)  # warm-up
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(repeats):
-            view_pair(views, x)
-        _sync(device)
-    return _rate(repeats * batch_size, time.perf_counter() - t0)
+        return _block_rate(lambda: view_pair(views, x), batch_size, device)
 
 
 def per_sample_rate(views_cfg, images: np.ndarray, batch_size: int, workers: int) -> float:
-    """Images per second (two views each) made one image at a time with PIL in ``workers`` DataLoader processes."""
+    """Images per second (two views each) made one image at a time with PIL in ``workers`` DataLoader
+    processes, in their steady state: from the first batch (the workers started, which a training
+    run pays once) to the last, over at least ``PER_SAMPLE_IMAGES`` images (``images`` repeated)."""
     from .augment.persample import per_sample_loader
 
+    images = np.concatenate([images] * max(2, -(-PER_SAMPLE_IMAGES // len(images))))
     loader = per_sample_loader(images, views_cfg, images.shape[1], images.shape[-1], batch_size, workers)
-    t0, n = time.perf_counter(), 0
-    for v1, _ in loader:  # worker start-up included: an epoch pays it too
+    t0, n = None, 0
+    for v1, _ in loader:
+        if t0 is None:
+            t0 = time.perf_counter()
+            continue
         n += v1.shape[0]
     return _rate(n, time.perf_counter() - t0)
 

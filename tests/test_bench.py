@@ -58,7 +58,34 @@ def toy_project(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-def test_bench_json_reports_every_figure(toy_project, capsys):
+@pytest.fixture
+def quick_timers(monkeypatch):
+    from sslpipe import bench
+
+    monkeypatch.setattr(bench, "BLOCKS", 2)
+    monkeypatch.setattr(bench, "BLOCK_SECONDS", 0.01)
+    monkeypatch.setattr(bench, "PER_SAMPLE_IMAGES", 128)
+
+
+def test_a_rate_is_the_median_of_timed_blocks_after_a_warm_up(monkeypatch):
+    from sslpipe import bench
+
+    # binary fractions, so that the fake clock adds up exactly
+    costs = iter([8.0] * bench.WARMUP + [0.125] * 3 + [0.5] + [0.0625] * 6 + [0.25] * 2 + [1.0] * 20)
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def call():  # each call advances the clock by its cost: the warm-up's slow calls are not timed
+        clock[0] += next(costs)
+
+    monkeypatch.setattr(bench, "BLOCKS", 4)
+    monkeypatch.setattr(bench, "BLOCK_SECONDS", 0.375)
+    rate = bench._block_rate(call, 10, torch.device("cpu"))
+    # blocks: 3 calls of 0.125 s (80/s), 1 of 0.5 (20/s), 6 of 0.0625 (160/s), 2 of 0.25 (40/s) -> median (40 + 80) / 2
+    assert rate == pytest.approx(60.0)
+
+
+def test_bench_json_reports_every_figure(toy_project, capsys, quick_timers):
     assert main(["shard", "toy"]) == 0
     capsys.readouterr()
     assert main(["bench", "--dataset", "toy", "--methods", "random_init", "simclr", "--steps", "1", "--images", "64",
@@ -125,12 +152,12 @@ def test_the_study_bench_runs_the_environments_dvc_without_it_on_path(monkeypatc
     assert bench._dvc() == str(Path(sys.executable).parent / "dvc")
 
 
-def test_views_at_a_resolution_and_their_table(capsys):
+def test_views_at_a_resolution_and_their_table(capsys, quick_timers):
     """The CUDA figures (views at 32 and 64 px) come from the same function on any device; the table shows them."""
     from sslpipe import bench
     from sslpipe.augment import ViewConfig
 
-    rates = {str(res): bench.views_at(ViewConfig(), 3, res, 8, torch.device("cpu"), repeats=1) for res in bench.VIEW_RESOLUTIONS}
+    rates = {str(res): bench.views_at(ViewConfig(), 3, res, 8, torch.device("cpu")) for res in bench.VIEW_RESOLUTIONS}
     assert set(rates) == {"32", "64"} and all(v > 0 for v in rates.values())
     m = {"trained": True, "views_per_s": 1.0, "per_sample_views_per_s": 1.0, "views_ratio": 1.0, "synthetic_step_images_per_s": 2.0,
          "shard_step_images_per_s": 1.0, "shard_over_synthetic": 0.5, "data_wait_fraction": 0.02, "steps": 3, "train_seconds": 1.0,
