@@ -2,28 +2,23 @@
 reruns exactly the stages it affects, through DVC and through Snakemake."""
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sslpipe.core import paths
 from sslpipe.core.codeversion import package_root, source_files
-from sslpipe.smoke import scratch_copy
 from sslpipe.stages import STAGES
 from sslpipe.stages.code import code_sets, fingerprints, method_modules, registered_methods, write_fingerprints
+from tests.stages.conftest import grid_copy, placeholder_outputs, sh
 
-ROOT = Path(__file__).resolve().parents[2]
 PKG = package_root()
-sys.path.insert(0, str(ROOT / "workflow"))
-from dvcgraph import resolved_stages  # noqa: E402
 
 VAES = {"ae", "annealed_vae", "beta_tcvae", "beta_vae", "dip_vae", "factor_vae", "vae"}  # sslpipe/methods/generative.py
 
@@ -56,7 +51,7 @@ def test_the_fingerprints_split_each_stages_declared_code_into_its_own_and_its_m
         else:
             assert own == declared, stage.name
     text = fingerprints(STAGES.values())[paths.method_fingerprint("beta_vae")]
-    sha = __import__("hashlib").sha256((PKG / "methods/generative.py").read_bytes()).hexdigest()
+    sha = hashlib.sha256((PKG / "methods/generative.py").read_bytes()).hexdigest()
     assert text.splitlines()[2:] == [f"{sha}  sslpipe/methods/generative.py"]
 
 
@@ -103,49 +98,18 @@ GRID = {"name": "code", "seed": 0, "datasets": ["dsprites"], "sweeps": [
 GENERATIVE = {"dsprites-beta_vae", "dsprites-dip_vae-width16", "dsprites-dip_vae-width32"}
 
 
-def _env(dest: Path) -> dict:
-    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(dest),
-                MLFLOW_TRACKING_URI=f"sqlite:///{dest / 'mlflow.db'}")
-
-
-def _sh(cmd, cwd) -> str:
-    return subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, check=True).stdout
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A small grid study recorded as built (placeholder outputs, the real fingerprints) by DVC and by Snakemake."""
-    from sslpipe.cli import main
-
-    dest = scratch_copy(ROOT, tmp_path_factory.mktemp("code"))
-    _sh(["git", "init", "-q"], dest)
-    (dest / ".dvc/tmp").mkdir(exist_ok=True)
-    raw = yaml.safe_load((dest / "params.yaml").read_text())
-    raw["study"] = GRID
-    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    assert main(["--params", str(dest / "params.yaml"), "runs", "--write"]) == 0
-    _sh([sys.executable, "-m", "sslpipe", "code"], dest)
-    cwd = os.getcwd()
-    os.chdir(dest)  # DVC names stages relative to the working directory
-    try:
-        stages = resolved_stages(".")
-    finally:
-        os.chdir(cwd)
-    for s in stages:
-        for o in s["outs"] if s["name"] != "code" else []:
-            path = dest / o
-            if not Path(o).suffix:
-                path.mkdir(parents=True, exist_ok=True)
-                path = path / "placeholder"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(s["name"])
-    _sh(["dvc", "commit", "-f", "-q"], dest)
-    _sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "1", "--touch", "-q"], dest)
+    dest = grid_copy(tmp_path_factory.mktemp("code"), GRID)
+    placeholder_outputs(dest)
+    sh(["dvc", "commit", "-f", "-q"], dest)
+    sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "--cores", "1", "--touch", "-q"], dest)
     return dest
 
 
 def _snakemake_jobs(dest: Path) -> set[str]:
-    out = _sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n"], dest)
+    out = sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n"], dest)
     return {m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M)} - {"all"}
 
 
@@ -155,22 +119,22 @@ def _rules(keys) -> set[str]:
 
 @pytest.mark.slow
 def test_an_edit_of_a_method_module_reruns_exactly_its_runs(built):
-    assert json.loads(_sh(["dvc", "status", "--json"], built)) == {}
+    assert json.loads(sh(["dvc", "status", "--json"], built)) == {}
     assert _snakemake_jobs(built) == set()
     generative = built / "sslpipe/methods/generative.py"
     original = generative.read_text()
     try:
         generative.write_text(original + "\n# an edit of the VAE family's module\n")
-        assert set(json.loads(_sh(["dvc", "status", "--json"], built))) == {"code"}  # the fingerprints are not remade yet
+        assert set(json.loads(sh(["dvc", "status", "--json"], built))) == {"code"}  # the fingerprints are not remade yet
         # Snakemake remakes them before it plans (the Snakefile runs the code stage): the VAE runs and the report
         assert _snakemake_jobs(built) == _rules(GENERATIVE) | {"report"}
-        changed = set(json.loads(_sh(["dvc", "status", "--json"], built)))
+        changed = set(json.loads(sh(["dvc", "status", "--json"], built)))
         assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")} | {"code"}
-        _sh(["dvc", "commit", "-f", "-q", "code"], built)
-        changed = set(json.loads(_sh(["dvc", "status", "--json"], built)))
+        sh(["dvc", "commit", "-f", "-q", "code"], built)
+        changed = set(json.loads(sh(["dvc", "status", "--json"], built)))
         assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")}
     finally:
         generative.write_text(original)
-        _sh([sys.executable, "-m", "sslpipe", "code"], built)
-        _sh(["dvc", "commit", "-f", "-q"], built)
-    assert json.loads(_sh(["dvc", "status", "--json"], built)) == {}
+        sh([sys.executable, "-m", "sslpipe", "code"], built)
+        sh(["dvc", "commit", "-f", "-q"], built)
+    assert json.loads(sh(["dvc", "status", "--json"], built)) == {}

@@ -1,12 +1,9 @@
 """Sweeps in params.yaml become exactly the expected runs: in the run table, in DVC's resolved stages
 and in the Snakefile's rules; and changing one value of a sweep reruns only its runs and the report."""
-import contextlib
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,11 +12,7 @@ from sslpipe.stages.base import COMMAND
 from sslpipe.cli import main
 from sslpipe.config import expand_sweeps, load
 from sslpipe.core.errors import ConfigError
-from sslpipe.smoke import scratch_copy
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "workflow"))
-from dvcgraph import resolved_stages  # noqa: E402
+from tests.stages.conftest import ROOT, grid_copy, placeholder_outputs, set_grid, sh, stages, study_env
 
 GRID = {"name": "grid", "seed": 0, "datasets": ["dsprites"], "sweeps": [
     {"dataset": "dsprites", "method": "random_init", "seeds": [0, 1]},
@@ -103,67 +96,21 @@ def test_the_committed_run_table_is_current_and_random_init_has_three_seeds():
 
 
 # --- the runners see the same runs -----------------------------------------------------------
-def _env(dest: Path) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["PYTHONPATH"] = str(dest)
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{dest / 'mlflow.db'}"
-    return env
-
-
-def _sh(cmd, cwd, **kw):
-    return subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, check=True, **kw).stdout
-
-
-def _set_grid(dest: Path, grid: dict) -> None:
-    p = dest / "params.yaml"
-    raw = yaml.safe_load(p.read_text())
-    raw["study"] = grid
-    p.write_text(yaml.safe_dump(raw, sort_keys=False))
-    assert main(["--params", str(p), "runs", "--write"]) == 0
-
-
-def _stages(dest: Path) -> list[dict]:
-    with contextlib.chdir(dest):  # DVC names stages relative to the working directory
-        return resolved_stages(".")
-
-
-def _placeholder_outputs(dest: Path) -> None:
-    """Every stage's outputs as small files, so `dvc commit` records a built study without training
-    (the code stage's fingerprints, which the others depend on, are made for real)."""
-    _sh([sys.executable, "-m", "sslpipe", "code"], dest)
-    for s in _stages(dest):
-        if s["name"] == "code":
-            continue
-        for o in s["outs"]:
-            path = dest / o
-            if not Path(o).suffix:
-                path.mkdir(parents=True, exist_ok=True)
-                (path / "placeholder").write_text(s["name"])
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(s["name"])
-
-
 @pytest.fixture(scope="module")
 def grid_study(tmp_path_factory):
-    dest = scratch_copy(ROOT, tmp_path_factory.mktemp("sweeps"))
-    _sh(["git", "init", "-q"], dest)  # the copy holds .dvc/ already; DVC wants its git repo
-    (dest / ".dvc/tmp").mkdir(exist_ok=True)
-    _set_grid(dest, GRID)
-    return dest
+    return grid_copy(tmp_path_factory.mktemp("sweeps"), GRID)
 
 
 @pytest.mark.slow
 def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     dest = grid_study
-    names = {s["name"] for s in _stages(dest)}
+    names = {s["name"] for s in stages(dest)}
     expected = {"code", "shard@dsprites", "report"} | {f"{st}@{k}" for k in EXPECTED for st in ("pretrain", "evaluate")}
     assert names == expected
-    out = _sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n", "--forceall"], dest)
+    out = sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n", "--forceall"], dest)
     rules = {m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M)} - {"all"}
     assert rules == {n.replace("@", "__").replace("-", "_") for n in expected}
-    stage = next(s for s in _stages(dest) if s["name"] == "pretrain@dsprites-dip_vae-variant_ii-width16")
+    stage = next(s for s in stages(dest) if s["name"] == "pretrain@dsprites-dip_vae-variant_ii-width16")
     assert stage["cmd"] == f"{COMMAND} pretrain dsprites dip_vae-variant_ii-width16"
     assert stage["params"]["runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
     assert "models/dsprites/dip_vae-variant_ii-width16" in stage["outs"]
@@ -172,17 +119,17 @@ def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
 @pytest.mark.slow
 def test_changing_one_value_of_a_sweep_reruns_only_its_runs_and_the_report(grid_study):
     dest = grid_study
-    _placeholder_outputs(dest)
-    _sh(["dvc", "commit", "-f", "-q"], dest)
-    assert "up to date" in _sh(["dvc", "status"], dest)
+    placeholder_outputs(dest)
+    sh(["dvc", "commit", "-f", "-q"], dest)
+    assert "up to date" in sh(["dvc", "status"], dest)
     grid = json.loads(json.dumps(GRID))
     grid["sweeps"][1]["beta"] = [1, 8]  # beta 4 -> 8: its two seeds change, nothing else
-    _set_grid(dest, grid)
-    changed = set(json.loads(_sh(["dvc", "status", "--json"], dest)))
+    set_grid(dest, grid)
+    changed = set(json.loads(sh(["dvc", "status", "--json"], dest)))
     new = {f"{st}@dsprites-beta_vae-beta8{s}" for st in ("pretrain", "evaluate") for s in ("", "-s1")}
     assert changed == new | {"report"}
     # a dry run stops at the new runs' evaluate stages (their models do not exist in a dry run): -k goes on
-    dry = subprocess.run(["dvc", "repro", "--dry", "-k"], cwd=dest, env=_env(dest), capture_output=True, text=True)
+    dry = subprocess.run(["dvc", "repro", "--dry", "-k"], cwd=dest, env=study_env(dest), capture_output=True, text=True)
     out = dry.stdout + dry.stderr
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     assert ran == {f"pretrain@dsprites-beta_vae-beta8{s}" for s in ("", "-s1")}, out
