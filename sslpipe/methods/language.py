@@ -15,7 +15,7 @@ the examples of one pass over the training split into optimizer steps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -31,7 +31,7 @@ from ..data.textloader import make_examples
 from ..losses.word2vec import (hierarchical_softmax_loss, huffman_tree, negative_sampling_loss, noise_distribution,
                                sample_negatives)
 from ..models.vit import heads_for, transformer_blocks
-from .base import METHODS, Method, MethodParams, TextContext
+from .base import METHODS, Method, MethodParams
 
 
 @dataclass
