@@ -50,7 +50,7 @@ class TrainConfig:
     amp: bool = check(True, help="mixed precision on CUDA; ignored on CPU.")
     threads: int = check(2, non_negative, help="CPU threads (0 = torch default).")
     device: str = check("auto", one_of("auto", "cpu", "cuda", "mps"))
-    system_metrics: bool = check(True, help="log the pretrain runs' CPU, memory, disk and network use (and GPU where present) to MLflow as system/* metrics.")
+    system_metrics: bool = check(True, help="log the CPU, memory, disk and network use (and GPU where present) of the pretrain runs that train or fit to MLflow as system/* metrics.")
 
     def validate(self, key: str) -> None:
         check_device(self.device, f"{key}.device")  # a device the machine lacks fails at validation

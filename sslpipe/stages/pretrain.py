@@ -37,7 +37,10 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
     method = build_method(ctx.method, cfg.method_params(spec), modality.context(manifest, cfg, spec, seed))
     tcfg = modality.train_config(cfg, spec, method, shard_dir, manifest, seed)
     run = ctx.run
-    if tcfg.system_metrics:
+    trains = method.trainable and tcfg.steps > 0
+    if tcfg.system_metrics and (trains or method.fit_samples):
+        # an untrained run (random_init) has nothing to monitor, and importing MLflow's monitors
+        # (about 3 s on 2 cores) would be most of its stage
         run.start_system_metrics()
     rows: list[dict] = []
 
@@ -47,7 +50,7 @@ def run(ctx: StageContext, stop_after: int | None = None) -> None:
 
     t0 = time.perf_counter()
     resume = paths.resume_file(dataset, name)
-    if method.trainable and tcfg.steps > 0:
+    if trains:
         batches = modality.train_stream(method, shard_dir, manifest, tcfg, seed)
         key = params_hash({**ctx.params(), "shards": [s["sha256"] for s in manifest["splits"]["train"]["shards"]],
                            "code": source_hash(*ctx.stage.code)})
