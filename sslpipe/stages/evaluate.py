@@ -58,6 +58,7 @@ def training_summary(curve) -> dict | None:
 
 
 def run(ctx: StageContext) -> None:
+    from ..core.runtime import seed_everything
     from ..evaluate.suite import evaluate_encoder
     from ..modalities import modality_of
     from ..tracking import METRIC_SECONDS
@@ -76,8 +77,8 @@ def run(ctx: StageContext) -> None:
     run.log_metrics(counts)
     run.log_artifact(emb_file, "embeddings")
     # the metrics start from the seeded state, as when embedding was a process of its own: the
-    # augmented pairs above drew from the global generators
-    ctx.setup_runtime(seed, cfg.train.threads, cfg.train.device)
+    # augmented pairs above drew from the global generators (the device stays as chosen)
+    seed_everything(seed, cfg.train.threads)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     metrics = evaluate_encoder(emb, cfg.evaluate, seed, timings, n_jobs=cfg.train.threads or -1, method=method, shard_dir=shard_dir,
