@@ -242,7 +242,7 @@ ARG_HELP = {"run": "run name within the dataset: the method for a plain run, els
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sslpipe", description="Reproducible self-supervised representation-learning study: "
-                                "code -> shard -> pretrain -> evaluate (embed, metrics) -> report (driven by dvc.yaml or workflow/Snakefile).")
+                                "code, params -> shard -> pretrain -> evaluate (embed, metrics) -> report (driven by dvc.yaml or workflow/Snakefile).")
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -26,7 +26,7 @@ from .methods.base import METHODS
 from .models.backbones import BACKBONES, BackboneConfig
 from .train import TrainConfig
 
-PARAMS_FILE = "params.yaml"
+PARAMS_FILE = paths.PARAMS_FILE
 
 
 # --- the sections ---------------------------------------------------------------

@@ -142,12 +142,17 @@ def test_unchanged_study_is_a_fast_noop_and_status_clean(dvc_study):
 def test_changing_a_simclr_parameter_reruns_only_simclr_and_the_report(dvc_study):
     dest, env = dvc_study
     with edited_params(dest, lambda raw: raw["methods"]["simclr"].update(temperature=0.25)):
+        # until the params stage has run, DVC sees the edit there, and names the changed section
         status = json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout)
-        changed = set(status)
+        assert status == {"params": [{"changed deps": {"params.yaml": {"methods": "modified"}}}]}, status
+        _sh(["dvc", "repro", "params"], dest, env)
+        changed = set(json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout))
         assert changed and all("simclr" in s for s in changed), changed
         dry = _sh(["dvc", "repro", "--dry"], dest, env).stdout
         ran = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
         assert ran and all("simclr" in s or s == "report" for s in ran), ran
+    _sh(["dvc", "repro", "params"], dest, env)  # the values of the restored params.yaml: the study is up to date again
+    assert "up to date" in _sh(["dvc", "status"], dest, env).stdout
 
 
 def test_changing_train_threads_reruns_pretrain_and_evaluate_but_not_shards(dvc_study):
@@ -155,9 +160,12 @@ def test_changing_train_threads_reruns_pretrain_and_evaluate_but_not_shards(dvc_
     dest, env = dvc_study
     runs = [f"{r.dataset}-{r.method}" for r in load(dest / "params.yaml").runs()]
     with edited_params(dest, lambda raw: raw["train"].update(threads=2 if raw["train"]["threads"] != 2 else 1)):
+        _sh(["dvc", "repro", "params"], dest, env)
         changed = set(json.loads(_sh(["dvc", "status", "--json"], dest, env).stdout))
         assert {f"{st}@{r}" for r in runs for st in ("pretrain", "evaluate")} <= changed, changed
         assert not any(s.startswith("shard@") for s in changed), changed
+    _sh(["dvc", "repro", "params"], dest, env)
+    assert "up to date" in _sh(["dvc", "status"], dest, env).stdout
 
 
 def test_snakemake_builds_the_same_study_deterministically(dvc_study, snakemake_study):
@@ -194,4 +202,5 @@ def test_a_typo_in_params_stops_the_stage_and_deletes_nothing(dvc_study):
     assert r.returncode != 0
     assert "data.dsprites.n_trian: unknown key. Did you mean 'n_train'?" in r.stdout + r.stderr
     assert {p.name: p.read_bytes() for p in shard_dir.iterdir()} == before
+    _sh(["dvc", "repro", "params"], dest, env)  # the values of the fixed params.yaml (the typo's reached the values file)
     assert "up to date" in _sh(["dvc", "status"], dest, env).stdout

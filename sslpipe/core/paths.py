@@ -13,6 +13,8 @@ from typing import Any
 #: not a section of it: DVC parses a stage's parameter file once per stage, so with the table
 #: inside params.yaml a no-op ``dvc status`` grew with stages x runs.
 RUNS_FILE = "workflow/runs.json"
+#: the study's parameters, the file DVC reads for ``params`` (the single source of every parameter)
+PARAMS_FILE = "params.yaml"
 
 
 def shard_dir(dataset: str) -> Path:
@@ -62,6 +64,16 @@ def code_fingerprint(stage: str) -> Path:
 def method_fingerprint(method: str) -> Path:
     """The fingerprint of a method's own modules."""
     return CODE_DIR / "method" / f"{method}.txt"
+
+
+#: each stage's parameter values (the ``params`` stage's output): what DVC and Snakemake check for parameter changes
+PARAMS_DIR = Path(".cache/params")
+
+
+def params_values(stage: str, item: str = "") -> Path:
+    """The values of the parameters a stage reads: ``<stage>/<item>.json`` (the dataset, or the run's
+    key ``<dataset>-<run>``), or ``<stage>.json`` for a stage that runs once."""
+    return PARAMS_DIR / stage / f"{item}.json" if item else PARAMS_DIR / f"{stage}.json"
 
 
 # --- run names: <method>[-<overrides>][-s<seed>] -----------------------------------------------

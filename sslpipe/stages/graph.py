@@ -2,9 +2,10 @@
 
 Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or the run table
 (``runs`` of ``paths.RUNS_FILE``, loaded as DVC ``vars``; a stage's name is ``pretrain@<key>``,
-the run's key ``<dataset>-<run>``; its own entry ``runs.<key>`` is a parameter dependency read
-from that file, so a changed run reruns alone), with exactly its declared params, data and code
-dependencies and outputs.  workflow/Snakefile derives its rules from DVC's
+the run's key ``<dataset>-<run>``), with its declared data dependencies and outputs.  Its code
+and parameters reach it as files: the fingerprints of the ``code`` stage and the values file of
+the ``params`` stage, which holds exactly its declared keys (its run's entry ``runs.<key>``
+among them, so a changed run reruns alone).  workflow/Snakefile derives its rules from DVC's
 resolution of this file, so both runners see the same graph.
 """
 from __future__ import annotations
@@ -13,16 +14,19 @@ from pathlib import Path
 
 import yaml
 
-from ..core.paths import RUNS_FILE
-from .base import Stage, is_run_key
+from ..core.paths import PARAMS_FILE, RUNS_FILE
+from .base import Stage
 from .code import NAME as CODE, fingerprint_deps
+from .params import NAME as PARAMS, depends_on_values
 
 HEADER = """\
 # The study graph, generated from the stage declarations in sslpipe/stages/*.py by
 # `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
 # Every stage is one `sslpipe` command; datasets come from params.yaml (study.datasets), runs from
 # workflow/runs.json (generated from study.sweeps in params.yaml by `sslpipe runs --write`).
-# Stages depend on their code through the fingerprints the `code` stage writes to .cache/code/.
+# Stages depend on their code through the fingerprints the `code` stage writes to .cache/code/, and
+# on their parameters through the values the `params` stage writes to .cache/params/: after editing
+# params.yaml, `dvc status` lists `params` until `dvc repro params` (or any repro) has run.
 # workflow/Snakefile derives its rules from this file.
 """
 
@@ -38,16 +42,13 @@ def dvc_stage(stage: Stage) -> dict:
     fill = lambda s: stage.fill(s, **item)  # noqa: E731
     body: dict = {"cmd": fill(stage.cmd)}
     code = list(stage.code) if stage.name == CODE else fingerprint_deps(stage, item.get("method", ""))
-    deps = [fill(d) for d in stage.deps] + code
+    # a stage's parameters reach it as the values file the params stage writes (stages/params.py):
+    # DVC parses params.yaml once for that stage instead of once per stage
+    deps = [fill(d) for d in stage.deps] + code + [fill(v) for v in depends_on_values(stage)]
     if deps:
         body["deps"] = deps
-    keys = [fill(p) for p in stage.params]
-    # a run's entry comes from the generated run table: DVC reads that small JSON file for it, and
-    # params.yaml (parsed once per stage by DVC) stays free of the table
-    runs = [k for k in keys if is_run_key(k)]
-    params = ([{RUNS_FILE: runs}] if runs else []) + [k for k in keys if not is_run_key(k)]
-    if params:
-        body["params"] = params
+    if stage.name == PARAMS:  # the whole of both files (a null key list)
+        body["params"] = [{PARAMS_FILE: None}, {RUNS_FILE: None}]
     for kind in ("outs", "plots", "metrics"):
         # persist: DVC leaves the old outputs in place until the stage replaces them (every output is
         # written atomically), so a stage that refuses bad params deletes nothing

@@ -57,10 +57,12 @@ def stages(dest: Path) -> list[dict]:
 
 def placeholder_outputs(dest: Path) -> None:
     """Every stage's outputs as small files, so `dvc commit` records a built study without training
-    (the code stage's fingerprints, which the others depend on, are made for real)."""
+    (the code stage's fingerprints and the params stage's values, which the others depend on, are
+    made for real)."""
     sh([sys.executable, "-m", "sslpipe", "code"], dest)
+    sh([sys.executable, "-m", "sslpipe", "params"], dest)
     for s in stages(dest):
-        if s["name"] == "code":
+        if any(s["update"]):  # code, params
             continue
         for o in s["outs"]:
             path = dest / o

@@ -20,9 +20,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from sslpipe.config import expand_sweeps, from_raw
 from sslpipe.core.codeversion import package_root
+from sslpipe.core.io import write_json
+from sslpipe.core.paths import PARAMS_FILE, RUNS_FILE
 from sslpipe.core.schema import record_reads
 from sslpipe.stages import STAGES
 from sslpipe.stages.base import StageContext
@@ -159,7 +162,10 @@ def study(tmp_path_factory):
         from sslpipe.tracking import init_store
 
         init_store(RAW["study"]["name"])
-        jobs = [("code", {})] + [("shard", {"dataset": d}) for d in STUDY["datasets"]]
+        # what the params stage reads (the others read the validated RAW)
+        (dest / "params.yaml").write_text(yaml.safe_dump(RAW, sort_keys=False))
+        write_json(dest / RUNS_FILE, {"runs": RUNS})
+        jobs = [("code", {}), ("params", {})] + [("shard", {"dataset": d}) for d in STUDY["datasets"]]
         for stage in ("pretrain", "evaluate"):
             jobs += [(stage, {"dataset": r["dataset"], "run": r["name"]}) for r in RUNS.values()]
         jobs.append(("report", {}))
@@ -207,6 +213,8 @@ def test_a_text_run_leaves_only_the_image_backbone_unread(study):
 def test_every_stage_reads_only_declared_files_and_writes_only_its_outputs(study):
     for (name, item_key), (stage, item, _, reads, writes, _) in study.items():
         deps, outs = stage.dep_paths(**item), stage.out_paths(**item)
+        if name == "params":  # the files DVC knows as its parameters
+            deps += [PARAMS_FILE, RUNS_FILE]
         stray_reads = sorted(r for r in reads if not _under(r, deps + outs + list(INFRA)))
         stray_writes = sorted(w for w in writes if not _under(w, outs + list(INFRA)))
         assert not stray_reads, f"{name}{item_key} reads undeclared files {stray_reads}"

@@ -1,4 +1,5 @@
 """dvc.yaml is what the stage declarations generate, and workflow/Snakefile runs the same graph."""
+import json
 import os
 import re
 import subprocess
@@ -6,8 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from dvc.dependency.param import ParamsDependency
 
 from sslpipe.config import load
+from sslpipe.core.paths import params_values
 from sslpipe.stages import STAGES
 from sslpipe.stages.code import fingerprint_deps
 from sslpipe.stages.graph import is_current
@@ -28,7 +31,7 @@ def test_dvc_yaml_is_generated_from_the_declarations():
 
 def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_stages):
     cfg = load(ROOT / "params.yaml")
-    items = {"code": [{}], "shard": [{"dataset": d} for d in cfg.study.datasets], "report": [{}]}
+    items = {"code": [{}], "params": [{}], "shard": [{"dataset": d} for d in cfg.study.datasets], "report": [{}]}
     items |= {s: [r.item for r in cfg.runs()] for s in ("pretrain", "evaluate")}
     expected = {}
     for name, stage in STAGES.items():
@@ -39,7 +42,6 @@ def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_st
     for key, (stage, item) in expected.items():
         s = dvc_stages[key]
         assert s["cmd"] == stage.fill(stage.cmd, **item)
-        assert list(s["params"]) == stage.param_keys(**item)
         # the code stage's output directory reaches Snakemake as the fingerprint files the other stages read
         declared = stage.out_paths(**item)
         assert {next(d for d in declared if o == d or o.startswith(d + "/")) for o in s["outs"]} == set(declared)
@@ -47,8 +49,35 @@ def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_st
         assert set(stage.dep_paths(**item)) <= set(s["deps"]) | {"metrics"}
         if stage.name == "code":  # the only stage that depends on the source itself
             assert s["sources"] == list(stage.code) and not s["deps"]
+        elif stage.name == "params":  # run before Snakemake plans, like the code stage
+            assert s["sources"] == fingerprint_deps(stage, "") and not s["deps"]
         else:
             assert not s["sources"] and set(fingerprint_deps(stage, item.get("method", ""))) <= set(s["deps"])
+            assert s["deps"][-1] == str(params_values(stage.name, item.get("key", item.get("dataset", ""))))
+
+
+def test_a_stage_depends_on_its_parameters_only_through_its_values_file():
+    """Only the params stage declares DVC parameters (both files whole); every other stage's values
+    file holds exactly its declared keys, with the values of params.yaml and the run table."""
+    from dvc.repo import Repo
+
+    from sslpipe.stages.params import items, read_sources, values_files
+
+    with Repo(str(ROOT)) as repo:
+        declared = {s.addressing: {str(d.def_path): d.params for d in s.deps if isinstance(d, ParamsDependency)}
+                    for s in repo.index.stages if getattr(s, "cmd", None)}
+    assert declared.pop("params") == {"params.yaml": [], "workflow/runs.json": []}
+    assert not any(declared.values())
+    raw, table = read_sources(ROOT / "params.yaml", ROOT / "workflow/runs.json")
+    files = values_files(STAGES.values(), raw, table)
+    for name, stage in STAGES.items():
+        for ident, item in items(stage, raw, table) if stage.params else []:
+            doc = json.loads(files[params_values(name, ident)])
+            assert doc["stage"] == name + (f"@{ident}" if ident else "") and list(doc["params"]) == sorted(stage.param_keys(**item))
+    simclr = json.loads(files[params_values("pretrain", "dsprites-simclr")])["params"]
+    assert simclr["runs.dsprites-simclr"] == table["runs"]["dsprites-simclr"] and simclr["train"] == raw["train"]
+    assert simclr["methods.simclr"] == raw["methods"]["simclr"]
+    assert len(files) == sum(len(items(s, raw, table)) for s in STAGES.values() if s.params)
 
 
 def test_a_stage_depends_on_its_code_only_through_its_fingerprints(dvc_stages):
@@ -97,7 +126,8 @@ def test_snakemake_runs_the_same_graph_as_dvc(dvc_stages):
     # the edges: a rule consumes another's outputs exactly where DVC links the two stages
     owner = {o: by_rule[r]["name"] for r, j in jobs.items() for o in j["output"]}
     smk_edges = {(owner[i], by_rule[r]["name"]) for r, j in jobs.items() for i in j["input"] if i in owner}
-    assert smk_edges == _dvc_edges()
+    # the params stage runs before Snakemake plans (as the code stage does): its edge from code is DVC's alone
+    assert smk_edges == _dvc_edges() - {("code", "params")}
 
 
 def test_snakemakes_closing_dvc_commit_leaves_the_outputs_timestamps(tmp_path):

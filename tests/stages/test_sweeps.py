@@ -12,6 +12,7 @@ from sslpipe.stages.base import COMMAND
 from sslpipe.cli import main
 from sslpipe.config import expand_sweeps, load
 from sslpipe.core.errors import ConfigError
+from sslpipe.core.paths import params_values
 from tests.stages.conftest import ROOT, grid_copy, placeholder_outputs, set_grid, sh, stages, study_env
 
 GRID = {"name": "grid", "seed": 0, "datasets": ["dsprites"], "sweeps": [
@@ -105,14 +106,17 @@ def grid_study(tmp_path_factory):
 def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     dest = grid_study
     names = {s["name"] for s in stages(dest)}
-    expected = {"code", "shard@dsprites", "report"} | {f"{st}@{k}" for k in EXPECTED for st in ("pretrain", "evaluate")}
+    expected = {"code", "params", "shard@dsprites", "report"} | {f"{st}@{k}" for k in EXPECTED for st in ("pretrain", "evaluate")}
     assert names == expected
     out = sh([sys.executable, "-m", "snakemake", "-s", "workflow/Snakefile", "-n", "--forceall"], dest)
     rules = {m.group(1) for m in re.finditer(r"^(?:local)?rule (\w+):", out, re.M)} - {"all"}
     assert rules == {n.replace("@", "__").replace("-", "_") for n in expected}
     stage = next(s for s in stages(dest) if s["name"] == "pretrain@dsprites-dip_vae-variant_ii-width16")
     assert stage["cmd"] == f"{COMMAND} pretrain dsprites dip_vae-variant_ii-width16"
-    assert stage["params"]["runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
+    sh([sys.executable, "-m", "sslpipe", "params"], dest)
+    assert str(params_values("pretrain", "dsprites-dip_vae-variant_ii-width16")) in stage["deps"]
+    values = json.loads((dest / params_values("pretrain", "dsprites-dip_vae-variant_ii-width16")).read_text())["params"]
+    assert values["runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
     assert "models/dsprites/dip_vae-variant_ii-width16" in stage["outs"]
 
 
@@ -127,6 +131,9 @@ def test_changing_one_value_of_a_sweep_reruns_only_its_runs_and_the_report(grid_
     set_grid(dest, grid)
     changed = set(json.loads(sh(["dvc", "status", "--json"], dest)))
     new = {f"{st}@dsprites-beta_vae-beta8{s}" for st in ("pretrain", "evaluate") for s in ("", "-s1")}
+    assert changed == new | {"params"}  # the new runs' stages, and the values not remade yet
+    sh(["dvc", "repro", "params"], dest)
+    changed = set(json.loads(sh(["dvc", "status", "--json"], dest)))
     assert changed == new | {"report"}
     # a dry run stops at the new runs' evaluate stages (their models do not exist in a dry run): -k goes on
     dry = subprocess.run(["dvc", "repro", "--dry", "-k"], cwd=dest, env=study_env(dest), capture_output=True, text=True)
