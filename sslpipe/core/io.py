@@ -175,3 +175,18 @@ def load_torch(path: str | os.PathLike, *, fix: str, map_location: Any = "cpu") 
 
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def sync_files(files: dict[Path, str], directory: Path, pattern: str) -> list[Path]:
+    """Make ``directory`` hold exactly ``files`` (path -> text) among its ``pattern`` files: write
+    those whose text changed (the others keep their bytes and times: Snakemake reruns by time),
+    remove the rest; returns the files written."""
+    written = []
+    for path, text in files.items():
+        if not path.exists() or path.read_text() != text:
+            write_text(path, text)
+            written.append(path)
+    for old in Path(directory).rglob(pattern):
+        if old not in files:
+            old.unlink()
+    return written

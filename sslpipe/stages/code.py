@@ -108,18 +108,9 @@ def fingerprints(stages, root: Path | None = None) -> dict[Path, str]:
 def write_fingerprints(stages, root: Path | None = None) -> list[Path]:
     """Write the fingerprints that changed (others keep their bytes and times: Snakemake reruns by
     time), remove those of methods no longer registered; returns the files written."""
-    from ..core.io import write_text
+    from ..core.io import sync_files
 
-    files = fingerprints(stages, root)
-    written = []
-    for path, text in files.items():
-        if not path.exists() or path.read_text() != text:
-            write_text(path, text)
-            written.append(path)
-    for old in paths.CODE_DIR.rglob("*.txt"):
-        if old not in files:
-            old.unlink()
-    return written
+    return sync_files(fingerprints(stages, root), paths.CODE_DIR, "*.txt")
 
 
 def run(stages) -> None:

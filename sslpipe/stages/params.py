@@ -96,18 +96,9 @@ def values_files(stages, raw: dict, table: dict) -> dict[Path, str]:
 def write_values(stages, params_file: str | Path = paths.PARAMS_FILE, runs_file: str | Path = paths.RUNS_FILE) -> list[Path]:
     """Write the values files that changed (others keep their bytes and times: Snakemake reruns by
     time), remove those of stage instances that no longer exist; returns the files written."""
-    from ..core.io import write_text
+    from ..core.io import sync_files
 
-    files = values_files(stages, *read_sources(params_file, runs_file))
-    written = []
-    for path, text in files.items():
-        if not path.exists() or path.read_text() != text:
-            write_text(path, text)
-            written.append(path)
-    for old in paths.PARAMS_DIR.rglob("*.json"):
-        if old not in files:
-            old.unlink()
-    return written
+    return sync_files(values_files(stages, *read_sources(params_file, runs_file)), paths.PARAMS_DIR, "*.json")
 
 
 def depends_on_values(stage: Stage) -> list[str]:
