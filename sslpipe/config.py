@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from .core import paths
 from .core.errors import ConfigError
@@ -246,21 +245,11 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-#: libyaml's safe loader when PyYAML was built with it (7x faster on the study's params.yaml; same result)
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_raw(path: str | Path = PARAMS_FILE) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(str(path), "file not found.", "run from the project root, or pass --params PATH.")
-    try:
-        raw = yaml.load(path.read_text(), Loader=_SAFE_LOADER)
-    except yaml.YAMLError as e:
-        raise ConfigError(str(path), f"is not valid YAML ({e}).", "fix the YAML syntax.") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(str(path), "must be a mapping of sections.", "see README.md for the layout.")
-    return raw
+    """The params file as plain data (``core.io.load_params``: the params stage reads it without this module's imports)."""
+    from .core.io import load_params
+
+    return load_params(path)
 
 
 TOP_LEVEL = ("study", "backbone", "train", "data", "methods", "evaluate", "report")
