@@ -66,6 +66,10 @@ def method_fingerprint(method: str) -> Path:
     return CODE_DIR / "method" / f"{method}.txt"
 
 
+#: the sha256 of every fingerprint: the one file the ``params`` stage reads them from
+CODE_INDEX = CODE_DIR / "index.txt"
+
+
 #: each stage's parameter values (the ``params`` stage's output): what DVC and Snakemake check for parameter changes
 PARAMS_DIR = Path(".cache/params")
 

@@ -102,7 +102,7 @@ STAGE = Stage(
     help="embed held-out data with one encoder, then every registered metric of it, and its plots",
     over="runs",
     params=("runs.{key}.seed", "train.threads", "train.device", "evaluate", "report.scatter_points", "report.projection"),
-    deps=("data/shards/{dataset}", "models/{dataset}/{run}", "logs/{dataset}/{run}/train.csv"),
+    deps=("data/shards/{dataset}", "models/{dataset}/{run}/model.pt", "logs/{dataset}/{run}/train.csv"),
     # the encoder's code (it computes the codes; sampling-based metrics and the video tasks encode new
     # images) and the sources' renderers (sslpipe/data): tests/stages/test_declarations.py checks every module a run executes
     code=("sslpipe/evaluate", "sslpipe/plots", "sslpipe/methods", "sslpipe/models", "sslpipe/losses", "sslpipe/augment",

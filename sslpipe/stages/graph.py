@@ -3,9 +3,9 @@
 Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or the run table
 (``runs`` of ``paths.RUNS_FILE``, loaded as DVC ``vars``; a stage's name is ``pretrain@<key>``,
 the run's key ``<dataset>-<run>``), with its declared data dependencies and outputs.  Its code
-and parameters reach it as files: the fingerprints of the ``code`` stage and the values file of
-the ``params`` stage, which holds exactly its declared keys (its run's entry ``runs.<key>``
-among them, so a changed run reruns alone).  workflow/Snakefile derives its rules from DVC's
+and parameters reach it as one file, the values file of the ``params`` stage: exactly its
+declared keys (its run's entry ``runs.<key>`` among them, so a changed run reruns alone) and
+the sha256 of the ``code`` stage's fingerprints of its code.  workflow/Snakefile derives its rules from DVC's
 resolution of this file, so both runners see the same graph.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import yaml
 
 from ..core.paths import PARAMS_FILE, RUNS_FILE
 from .base import Stage
-from .code import NAME as CODE, fingerprint_deps
+from .code import NAME as CODE
 from .params import NAME as PARAMS, depends_on_values
 
 HEADER = """\
@@ -24,9 +24,10 @@ HEADER = """\
 # `sslpipe graph --write`; do not edit by hand (tests/stages/test_graph.py checks it is current).
 # Every stage is one `sslpipe` command; datasets come from params.yaml (study.datasets), runs from
 # workflow/runs.json (generated from study.sweeps in params.yaml by `sslpipe runs --write`).
-# Stages depend on their code through the fingerprints the `code` stage writes to .cache/code/, and
-# on their parameters through the values the `params` stage writes to .cache/params/: after editing
-# params.yaml, `dvc status` lists `params` until `dvc repro params` (or any repro) has run.
+# Stages depend on their parameters and code through one file each, which the `params` stage writes to
+# .cache/params/ from params.yaml, the run table and the fingerprints the `code` stage writes to
+# .cache/code/: after editing params.yaml, `dvc status` lists `params` (after editing code, `code`)
+# until `dvc repro params` (or any repro) has run.
 # workflow/Snakefile derives its rules from this file.
 """
 
@@ -41,9 +42,9 @@ def dvc_stage(stage: Stage) -> dict:
     item = _ITEM[stage.over]
     fill = lambda s: stage.fill(s, **item)  # noqa: E731
     body: dict = {"cmd": fill(stage.cmd)}
-    code = list(stage.code) if stage.name == CODE else fingerprint_deps(stage, item.get("method", ""))
-    # a stage's parameters reach it as the values file the params stage writes (stages/params.py):
-    # DVC parses params.yaml once for that stage instead of once per stage
+    # a stage's parameters and code reach it as the values file the params stage writes (stages/params.py):
+    # DVC parses params.yaml once, for that stage, and checks one file per stage instead of three
+    code = list(stage.code) if stage.name == CODE else []
     deps = [fill(d) for d in stage.deps] + code + [fill(v) for v in depends_on_values(stage)]
     if deps:
         body["deps"] = deps

@@ -90,7 +90,7 @@ STAGE = Stage(
           "sslpipe/stages/pretrain.py"),
     trains=True,
     outs=(
-        Out("models/{dataset}/{run}"),
+        Out("models/{dataset}/{run}/model.pt"),
         Out("logs/{dataset}/{run}/train.csv", kind="plots", options={"x": "step", "y": "loss", "cache": False}),
     ),
     run=run,

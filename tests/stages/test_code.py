@@ -73,11 +73,13 @@ def test_an_edited_method_module_rewrites_exactly_its_methods_fingerprints(packa
     with open(package_copy / "methods/generative.py", "a") as f:
         f.write("\n# an edit\n")
     written = write_fingerprints(stages, package_copy)
+    assert paths.CODE_INDEX in written  # the index the params stage reads, with the new hashes
+    written.remove(paths.CODE_INDEX)
     assert {p.stem for p in written} == VAES and all(p.parent.name == "method" for p in written)
-    assert all(p.stat().st_mtime_ns == t for p, t in times.items() if p not in written)
+    assert all(p.stat().st_mtime_ns == t for p, t in times.items() if p not in written + [paths.CODE_INDEX])
     with open(package_copy / "losses/vae.py", "a") as f:  # shared code: every stage over runs that declares it
         f.write("\n# an edit\n")
-    assert {p.stem for p in write_fingerprints(stages, package_copy)} == {"pretrain", "evaluate"}
+    assert {p.stem for p in write_fingerprints(stages, package_copy)} == {"pretrain", "evaluate", "index"}
 
 
 def test_a_removed_methods_fingerprint_goes_with_it(package_copy):
@@ -128,9 +130,10 @@ def test_an_edit_of_a_method_module_reruns_exactly_its_runs(built):
         assert set(json.loads(sh(["dvc", "status", "--json"], built))) == {"code"}  # the fingerprints are not remade yet
         # Snakemake remakes them before it plans (the Snakefile runs the code stage): the VAE runs and the report
         assert _snakemake_jobs(built) == _rules(GENERATIVE) | {"report"}
+        # it has run the code and params stages (their new outputs are not in dvc.lock yet)
         changed = set(json.loads(sh(["dvc", "status", "--json"], built)))
-        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")} | {"code"}
-        sh(["dvc", "commit", "-f", "-q", "code"], built)
+        assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")} | {"code", "params"}
+        sh(["dvc", "commit", "-f", "-q", "code", "params"], built)
         changed = set(json.loads(sh(["dvc", "status", "--json"], built)))
         assert changed == {f"{st}@{k}" for k in GENERATIVE for st in ("pretrain", "evaluate")}
     finally:

@@ -260,7 +260,7 @@ def test_every_run_runs_only_the_code_its_fingerprints_cover(study):
     """The fingerprints a run's stage depends on (its stage's and its method's, stages/code.py) cover
     every module it ran, so an edit of another method's module can leave it alone."""
     from sslpipe.core import paths
-    from sslpipe.stages.code import code_sets, fingerprint_deps
+    from sslpipe.stages.code import code_sets, fingerprints_of
 
     sets = code_sets(STAGES.values())
     root = package_root().parent
@@ -268,10 +268,10 @@ def test_every_run_runs_only_the_code_its_fingerprints_cover(study):
     for (name, item_key), (stage, item, *_, files) in study.items():
         if name == "code":
             continue
-        covered = {str(f.relative_to(root)) for dep in fingerprint_deps(stage, item.get("method", "")) for f in sets[Path(dep)]}
+        covered = {str(f.relative_to(root)) for dep in fingerprints_of(stage, item.get("method", "")) for f in sets[Path(dep)]}
         outside = sorted(f for f in files if f not in covered and not _under(f, list(RUNNER)))
         assert not outside, f"{name}{item_key} runs code outside its fingerprints: {outside}"
-        method_runs += paths.method_fingerprint(item.get("method", "")).as_posix() in fingerprint_deps(stage, item.get("method", ""))
+        method_runs += paths.method_fingerprint(item.get("method", "")).as_posix() in fingerprints_of(stage, item.get("method", ""))
     assert method_runs == 2 * len(RUNS)  # pretrain and evaluate of every run depend on their method's
     # the study's fingerprints are what the code stage wrote
     for path, files in sets.items():

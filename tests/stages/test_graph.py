@@ -1,4 +1,5 @@
 """dvc.yaml is what the stage declarations generate, and workflow/Snakefile runs the same graph."""
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from dvc.dependency.param import ParamsDependency
 from sslpipe.config import load
 from sslpipe.core.paths import params_values
 from sslpipe.stages import STAGES
-from sslpipe.stages.code import fingerprint_deps
+from sslpipe.stages.code import fingerprints, fingerprints_of
 from sslpipe.stages.graph import is_current
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,23 +43,24 @@ def test_every_resolved_stage_has_its_declared_command_keys_deps_and_outs(dvc_st
     for key, (stage, item) in expected.items():
         s = dvc_stages[key]
         assert s["cmd"] == stage.fill(stage.cmd, **item)
-        # the code stage's output directory reaches Snakemake as the fingerprint files the other stages read
+        # the code and params stages' output directories reach Snakemake as the files the other stages read
         declared = stage.out_paths(**item)
         assert {next(d for d in declared if o == d or o.startswith(d + "/")) for o in s["outs"]} == set(declared)
         assert all(u == (o not in declared) for o, u in zip(s["outs"], s["update"]))
-        assert set(stage.dep_paths(**item)) <= set(s["deps"]) | {"metrics"}
+        assert set(stage.dep_paths(**item)) <= set(s["deps"] + s["sources"]) | {"metrics"}
         if stage.name == "code":  # the only stage that depends on the source itself
             assert s["sources"] == list(stage.code) and not s["deps"]
         elif stage.name == "params":  # run before Snakemake plans, like the code stage
-            assert s["sources"] == fingerprint_deps(stage, "") and not s["deps"]
-        else:
-            assert not s["sources"] and set(fingerprint_deps(stage, item.get("method", ""))) <= set(s["deps"])
+            assert s["sources"] == [".cache/code/index.txt"] and not s["deps"]
+        else:  # its code and parameters: one values file, its last dependency
+            assert not s["sources"] and not any(d.startswith(".cache/code") for d in s["deps"])
             assert s["deps"][-1] == str(params_values(stage.name, item.get("key", item.get("dataset", ""))))
 
 
 def test_a_stage_depends_on_its_parameters_only_through_its_values_file():
     """Only the params stage declares DVC parameters (both files whole); every other stage's values
-    file holds exactly its declared keys, with the values of params.yaml and the run table."""
+    file holds exactly its declared keys, with the values of params.yaml and the run table, and the
+    sha256 of the fingerprints of its code."""
     from dvc.repo import Repo
 
     from sslpipe.stages.params import items, read_sources, values_files
@@ -69,26 +71,38 @@ def test_a_stage_depends_on_its_parameters_only_through_its_values_file():
     assert declared.pop("params") == {"params.yaml": [], "workflow/runs.json": []}
     assert not any(declared.values())
     raw, table = read_sources(ROOT / "params.yaml", ROOT / "workflow/runs.json")
-    files = values_files(STAGES.values(), raw, table)
-    for name, stage in STAGES.items():
-        for ident, item in items(stage, raw, table) if stage.params else []:
-            doc = json.loads(files[params_values(name, ident)])
-            assert doc["stage"] == name + (f"@{ident}" if ident else "") and list(doc["params"]) == sorted(stage.param_keys(**item))
-    simclr = json.loads(files[params_values("pretrain", "dsprites-simclr")])["params"]
+    prints = fingerprints(STAGES.values())
+    index = prints.pop(Path(".cache/code/index.txt"))
+    digest = {str(p): hashlib.sha256(t.encode()).hexdigest() for p, t in prints.items()}
+    assert {line.split("  ")[1]: line.split("  ")[0] for line in index.splitlines() if not line.startswith("#")} == digest
+    files = values_files(STAGES.values(), raw, table, digest)
+    work = [s for s in STAGES.values() if s.name not in ("code", "params")]
+    for stage in work:
+        for ident, item in items(stage, raw, table):
+            doc = json.loads(files[params_values(stage.name, ident)])
+            assert doc["stage"] == stage.name + (f"@{ident}" if ident else "") and list(doc["params"]) == sorted(stage.param_keys(**item))
+            assert doc["code"] == {f: digest[f] for f in fingerprints_of(stage, item.get("method", ""))}
+    pretrain = json.loads(files[params_values("pretrain", "dsprites-simclr")])
+    simclr = pretrain["params"]
     assert simclr["runs.dsprites-simclr"] == table["runs"]["dsprites-simclr"] and simclr["train"] == raw["train"]
     assert simclr["methods.simclr"] == raw["methods"]["simclr"]
-    assert len(files) == sum(len(items(s, raw, table)) for s in STAGES.values() if s.params)
+    assert set(pretrain["code"]) == {".cache/code/pretrain.txt", ".cache/code/method/simclr.txt"}
+    assert len(files) == sum(len(items(s, raw, table)) for s in work)
 
 
-def test_a_stage_depends_on_its_code_only_through_its_fingerprints(dvc_stages):
-    """No stage but code depends on the package's source, and every fingerprint a stage reads is the code stage's."""
-    code_outs = set(dvc_stages["code"]["outs"])
+def test_a_stage_depends_on_its_code_only_through_its_values_file(dvc_stages):
+    """No stage but code depends on the package's source; only the params stage reads the code
+    stage's output (its index), and every other stage one values file and its data."""
+    assert dvc_stages["code"]["outs"] == [".cache/code/index.txt"] and dvc_stages["code"]["update"] == [True]
+    # the Snakefile runs the stages with per-file outputs before it plans, in this order: params reads code's index
+    assert [name for name, s in dvc_stages.items() if any(s["update"])] == ["code", "params"]
     for name, s in dvc_stages.items():
         if name != "code":
             assert not any(d.startswith("sslpipe") for d in s["deps"]), name
-            assert {d for d in s["deps"] if d.startswith(".cache/code/")} <= code_outs, name
-    pretrain = dvc_stages["pretrain@dsprites-simclr"]
-    assert {".cache/code/pretrain.txt", ".cache/code/method/simclr.txt"} <= set(pretrain["deps"])
+            assert not any(d.startswith(".cache/code") for d in s["deps"] + s["sources"]) or name == "params", name
+    assert dvc_stages["pretrain@dsprites-simclr"]["deps"] == ["data/shards/dsprites", ".cache/params/pretrain/dsprites-simclr.json"]
+    assert dvc_stages["evaluate@dsprites-simclr"]["deps"] == [
+        "data/shards/dsprites", "models/dsprites/simclr/model.pt", "logs/dsprites/simclr/train.csv", ".cache/params/evaluate/dsprites-simclr.json"]
 
 
 def _dvc_edges():

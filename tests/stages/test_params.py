@@ -1,4 +1,4 @@
-"""The params stage writes each stage's declared values, and rewrites exactly the files an edit changes."""
+"""The params stage writes each stage's declared values and code hashes, and rewrites exactly the files an edit changes."""
 import json
 import os
 
@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from sslpipe.core.errors import ConfigError
-from sslpipe.core.paths import PARAMS_DIR, params_values
+from sslpipe.core.paths import CODE_INDEX, PARAMS_DIR, params_values
 from sslpipe.stages import STAGES
+from sslpipe.stages.code import write_fingerprints
 from sslpipe.stages.params import write_values
 
 RAW = {
@@ -32,6 +33,7 @@ def study(tmp_path, monkeypatch):
     (tmp_path / "workflow").mkdir()
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(RAW))
     (tmp_path / "workflow/runs.json").write_text(json.dumps(RUNS))
+    write_fingerprints(STAGES.values())  # the code stage's, from the package's source
     return tmp_path
 
 
@@ -53,6 +55,7 @@ def test_every_stage_instance_gets_its_values_and_an_unchanged_study_rewrites_no
     assert doc["stage"] == "pretrain@dsprites-simclr"
     assert doc["params"]["methods.simclr"] == {"temperature": 0.5} and doc["params"]["train"] == {"steps": 5}
     assert doc["params"]["runs.dsprites-simclr"] == RUNS["runs"]["dsprites-simclr"]
+    assert set(doc["code"]) == {".cache/code/pretrain.txt", ".cache/code/method/simclr.txt"} and all(doc["code"].values())
     times = {p: p.stat().st_mtime_ns for p in PARAMS_DIR.rglob("*.json")}
     assert _written(study) == set()
     assert {p: p.stat().st_mtime_ns for p in PARAMS_DIR.rglob("*.json")} == times  # Snakemake reruns by time
@@ -71,6 +74,25 @@ def test_an_edit_rewrites_exactly_the_files_of_the_stages_that_read_it(study):
     assert _written(study) == {"shard/dsprites.json", "shard/digits.json"}
     _edit(study / "workflow/runs.json", lambda t: t["runs"]["dsprites-vae"].update(seed=3))  # one run's entry (the report reads them all)
     assert _written(study) == {"pretrain/dsprites-vae.json", "evaluate/dsprites-vae.json", "report.json"}
+
+
+def test_a_changed_code_fingerprint_rewrites_exactly_the_files_of_the_stages_it_covers(study):
+    """The code stage's index is the one code input: a method's fingerprint reaches its runs' pretrain
+    and evaluate values; a stage's own fingerprint every instance of that stage."""
+    _written(study)
+    lines = CODE_INDEX.read_text().splitlines()
+
+    def change(name):
+        CODE_INDEX.write_text("\n".join("0" * 64 + "  " + name if line.endswith("  " + name) else line for line in lines) + "\n")
+
+    change(".cache/code/method/vae.txt")
+    assert _written(study) == {"pretrain/dsprites-vae.json", "evaluate/dsprites-vae.json"}
+    assert json.loads(params_values("evaluate", "dsprites-vae").read_text())["code"][".cache/code/method/vae.txt"] == "0" * 64
+    change(".cache/code/shard.txt")
+    assert _written(study) == {"shard/dsprites.json", "shard/digits.json", "pretrain/dsprites-vae.json", "evaluate/dsprites-vae.json"}
+    CODE_INDEX.unlink()
+    with pytest.raises(ConfigError, match=r"(?s)index.txt: is missing.*run `sslpipe code` first"):
+        _written(study)
 
 
 def test_a_removed_run_loses_its_files_and_a_missing_key_is_null(study):

@@ -117,7 +117,7 @@ def test_dvc_and_snakemake_see_exactly_the_expanded_runs(grid_study):
     assert str(params_values("pretrain", "dsprites-dip_vae-variant_ii-width16")) in stage["deps"]
     values = json.loads((dest / params_values("pretrain", "dsprites-dip_vae-variant_ii-width16")).read_text())["params"]
     assert values["runs.dsprites-dip_vae-variant_ii-width16"]["overrides"] == {"variant": "ii", "backbone": {"width": 16}}
-    assert "models/dsprites/dip_vae-variant_ii-width16" in stage["outs"]
+    assert "models/dsprites/dip_vae-variant_ii-width16/model.pt" in stage["outs"]
 
 
 @pytest.mark.slow
