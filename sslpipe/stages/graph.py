@@ -5,8 +5,8 @@ Each declaration becomes one DVC stage, ``foreach`` over ``study.datasets`` or t
 the run's key ``<dataset>-<run>``), with its declared data dependencies and outputs.  Its code
 and parameters reach it as one file, the values file of the ``params`` stage: exactly its
 declared keys (its run's entry ``runs.<key>`` among them, so a changed run reruns alone) and
-the sha256 of the ``code`` stage's fingerprints of its code.  workflow/Snakefile derives its rules from DVC's
-resolution of this file, so both runners see the same graph.
+the sha256 of the ``code`` stage's fingerprints of its code.  workflow/Snakefile derives its
+rules from DVC's resolution of this file, so both runners see the same graph.
 """
 from __future__ import annotations
 
