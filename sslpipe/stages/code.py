@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..core import paths
 from ..core.codeversion import import_closure, package_root, source_files
+from ..core.errors import ConfigError
 from .base import Out, Stage
 
 NAME = "code"
@@ -116,8 +117,6 @@ def fingerprints(stages, root: Path | None = None) -> dict[Path, str]:
 
 def read_index(path: str | Path = paths.CODE_INDEX) -> dict[str, str]:
     """Fingerprint path -> its sha256, from the index this stage writes (an error naming the fix if it is missing)."""
-    from ..core.errors import ConfigError
-
     path = Path(path)
     if not path.exists():
         raise ConfigError(str(path), "is missing: the code fingerprints have not been written.",
